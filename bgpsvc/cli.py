@@ -1,0 +1,212 @@
+"""Command line: ``bgpsvc decode``, ``bgpsvc encode`` and ``bgpsvc demo`` (the codec demo)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+from collections.abc import Sequence
+
+from .wire import (
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    AsPath,
+    Communities,
+    LargeCommunities,
+    LocalPref,
+    MpReachNlri,
+    MultiExitDisc,
+    Negotiated,
+    NextHop,
+    NotificationError,
+    Origin,
+    PathAttribute,
+    Prefix,
+    community,
+    large_community,
+    pack_updates,
+    pack_withdrawals,
+    split_messages,
+)
+from .wire.describe import describe
+
+_ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
+
+
+def _ctx(args: argparse.Namespace) -> Negotiated:
+    fams = frozenset(IPV4_UNICAST if f == "ipv4" else IPV6_UNICAST for f in args.add_path)
+    return Negotiated(
+        four_octet_as=not args.two_octet,
+        extended_message=args.extended_message,
+        add_path_rx=fams,
+        add_path_tx=fams,
+    )
+
+
+def _clean_hex(text: str) -> bytes:
+    cleaned = "".join(text.split()).replace(":", "").removeprefix("0x")
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise SystemExit(f"error: not hexadecimal: {text[:40]!r}") from None
+
+
+def _print_messages(data: bytes, ctx: Negotiated, as_json: bool) -> int:
+    try:
+        msgs = split_messages(data, ctx)
+    except NotificationError as exc:
+        print(f"malformed: NOTIFICATION code {exc.code} subcode {exc.subcode}: {exc.reason}", file=sys.stderr)
+        return 1
+    for m in msgs:
+        d = describe(m)
+        print(json.dumps(d, indent=None if as_json else 2, ensure_ascii=False))
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode hex messages given as arguments (or on stdin with ``-``)."""
+    text = sys.stdin.read() if args.hex == ["-"] else " ".join(args.hex)
+    return _print_messages(_clean_hex(text), _ctx(args), args.json)
+
+
+def build_attributes(args: argparse.Namespace, v6: bool) -> tuple[PathAttribute, ...]:
+    """Attributes from the encode flags."""
+    attrs: list[PathAttribute] = [
+        Origin(_ORIGINS[args.origin]),
+        AsPath.sequence(*(int(a) for a in args.as_path.replace(",", " ").split())),
+    ]
+    nh = ipaddress.ip_address(args.next_hop)
+    if v6:
+        hops: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = (nh,)
+        if args.link_local:
+            hops = (nh, ipaddress.IPv6Address(args.link_local))
+        attrs.insert(0, MpReachNlri(2, 1, hops, ()))
+    else:
+        if not isinstance(nh, ipaddress.IPv4Address):
+            raise SystemExit("error: --next-hop must be IPv4 for IPv4 prefixes")
+        attrs.append(NextHop(nh))
+    if args.med is not None:
+        attrs.append(MultiExitDisc(args.med))
+    if args.local_pref is not None:
+        attrs.append(LocalPref(args.local_pref))
+    if args.community:
+        attrs.append(Communities(tuple(community(c) for c in args.community)))
+    if args.large_community:
+        attrs.append(LargeCommunities(tuple(large_community(c) for c in args.large_community)))
+    return tuple(attrs)
+
+
+def encode_args(args: argparse.Namespace) -> list[bytes]:
+    """UPDATE messages for the encode flags."""
+    ctx = _ctx(args)
+    prefixes = [Prefix.from_network(p) for p in args.prefix]
+    out: list[bytes] = []
+    for afi in (1, 2):
+        group = [p for p in prefixes if p.afi == afi]
+        if group:
+            out += pack_updates(build_attributes(args, afi == 2), group, ctx)
+    if args.withdraw:
+        out += pack_withdrawals([Prefix.from_network(p) for p in args.withdraw], ctx)
+    return out
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Print the hex of UPDATE messages built from flags."""
+    if not args.prefix and not args.withdraw:
+        raise SystemExit("error: give at least one --prefix or --withdraw")
+    try:
+        for m in encode_args(args):
+            print(m.hex())
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Encode an UPDATE, show its bytes, decode them back and show the result."""
+    enc = _encode_parser().parse_args(
+        [
+            "--prefix",
+            "198.51.100.0/24",
+            "--prefix",
+            "203.0.113.7/32",
+            "--next-hop",
+            "192.0.2.1",
+            "--as-path",
+            "64512 4200000001",
+            "--med",
+            "10",
+            "--community",
+            "64512:100",
+            "--community",
+            "GRACEFUL_SHUTDOWN",
+            "--large-community",
+            "4200000001:1:2",
+        ]
+    )
+    msgs = encode_args(enc)
+    print("# bgpsvc codec demo: an UPDATE for 198.51.100.0/24 and 203.0.113.7/32")
+    print("$ bgpsvc encode --prefix 198.51.100.0/24 --prefix 203.0.113.7/32 --next-hop 192.0.2.1 \\")
+    print("    --as-path '64512 4200000001' --med 10 --community 64512:100 --community GRACEFUL_SHUTDOWN \\")
+    print("    --large-community 4200000001:1:2")
+    for m in msgs:
+        print(m.hex())
+    print(f"\n$ bgpsvc decode {msgs[0].hex()[:48]}...")
+    return _print_messages(b"".join(msgs), Negotiated(), False)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--two-octet", action="store_true", help="peer without 4-octet AS support (RFC 6793)")
+    p.add_argument("--extended-message", action="store_true", help="allow 65535-octet messages (RFC 8654)")
+    p.add_argument(
+        "--add-path",
+        action="append",
+        default=[],
+        choices=["ipv4", "ipv6"],
+        help="families with ADD-PATH path identifiers (RFC 7911)",
+    )
+
+
+def _encode_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="bgpsvc encode")
+    p.add_argument("--prefix", action="append", default=[], help="prefix to announce (repeatable)")
+    p.add_argument("--withdraw", action="append", default=[], help="prefix to withdraw (repeatable)")
+    p.add_argument("--next-hop", default="192.0.2.1")
+    p.add_argument("--link-local", help="IPv6 link-local next hop to send with a global one")
+    p.add_argument("--as-path", default="", help="AS numbers, space or comma separated")
+    p.add_argument("--origin", choices=sorted(_ORIGINS), default="igp")
+    p.add_argument("--med", type=int)
+    p.add_argument("--local-pref", type=int)
+    p.add_argument("--community", action="append", default=[], help="ASN:VALUE or a well-known name")
+    p.add_argument("--large-community", action="append", default=[], help="GLOBAL:LOCAL1:LOCAL2")
+    _common(p)
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``bgpsvc`` argument parser."""
+    ap = argparse.ArgumentParser(prog="bgpsvc", description="Pure-Python BGP-4 speaker (codec tools for now)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("decode", help="decode hex BGP messages (header included) and print them")
+    d.add_argument("hex", nargs="+", help="hex bytes of one or more messages, or - to read stdin")
+    d.add_argument("--json", action="store_true", help="one JSON object per line")
+    _common(d)
+    d.set_defaults(func=cmd_decode)
+    e = sub.add_parser("encode", help="encode UPDATE messages and print them as hex")
+    _encode_parser(e)
+    e.set_defaults(func=cmd_encode)
+    m = sub.add_parser("demo", help="encode an UPDATE and decode it back")
+    m.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bgpsvc`` console script."""
+    args = parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

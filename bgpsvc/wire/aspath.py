@@ -1,0 +1,219 @@
+"""AS_PATH and AS4_PATH (RFC 4271 §4.3/§5.1.2, RFC 5065 §3, RFC 6793 §4, RFC 7606 §7.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from struct import Struct
+from typing import Self
+
+from .attr_base import OPTIONAL_TRANSITIVE, WELL_KNOWN, Malformed, PathAttribute
+from .constants import AS_TRANS, AttrType, SegmentType
+from .errors import Handling, UpdateSubcode
+from .negotiated import Negotiated
+
+_SEG_HDR = Struct(">BB")
+_MAX_SEGMENT = 255
+
+
+@dataclass(frozen=True, slots=True)
+class AsPathSegment:
+    """One path segment: a type and 1..255 AS numbers (RFC 4271 §4.3)."""
+
+    type: int
+    asns: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.type not in (1, 2, 3, 4):
+            raise ValueError(f"unknown AS_PATH segment type {self.type}")
+        if not 1 <= len(self.asns) <= _MAX_SEGMENT:
+            raise ValueError("an AS_PATH segment holds 1 to 255 AS numbers")
+        for asn in self.asns:
+            if not 0 <= asn <= 0xFFFFFFFF:
+                raise ValueError(f"AS number {asn} out of range")
+
+    def path_length(self) -> int:
+        """Contribution to the path length used in route selection (RFC 4271 §9.1.2.2, RFC 5065 §5.3)."""
+        if self.type == SegmentType.AS_SEQUENCE:
+            return len(self.asns)
+        if self.type == SegmentType.AS_SET:
+            return 1
+        return 0
+
+    def __str__(self) -> str:
+        inner = " ".join(map(str, self.asns))
+        return {1: f"{{{inner}}}", 2: inner, 3: f"({inner})", 4: f"[{inner}]"}[self.type]
+
+
+def _sequence_segments(
+    asns: Iterable[int], seg_type: int = SegmentType.AS_SEQUENCE
+) -> tuple[AsPathSegment, ...]:
+    items = tuple(asns)
+    return tuple(
+        AsPathSegment(seg_type, items[i : i + _MAX_SEGMENT]) for i in range(0, len(items), _MAX_SEGMENT)
+    )
+
+
+def _encode_segments(segments: tuple[AsPathSegment, ...], four: bool) -> bytes:
+    out = []
+    for seg in segments:
+        out.append(_SEG_HDR.pack(seg.type, len(seg.asns)))
+        if four:
+            out.append(Struct(f">{len(seg.asns)}I").pack(*seg.asns))
+        else:
+            out.append(Struct(f">{len(seg.asns)}H").pack(*(a if a <= 0xFFFF else AS_TRANS for a in seg.asns)))
+    return b"".join(out)
+
+
+def _decode_segments(value: bytes, four: bool, subcode: int) -> tuple[AsPathSegment, ...]:
+    """Parse segments; malformed per RFC 7606 §7.2 (bad type, overrun, underrun, zero-length segment)."""
+    width = 4 if four else 2
+    segments = []
+    i, n = 0, len(value)
+    while i < n:
+        if n - i < 2:
+            raise Malformed(subcode, "AS_PATH underrun: one octet left after last segment")
+        seg_type, count = value[i], value[i + 1]
+        if seg_type not in (1, 2, 3, 4):
+            raise Malformed(subcode, f"unknown AS_PATH segment type {seg_type}")
+        if count == 0:
+            raise Malformed(subcode, "AS_PATH segment of length zero")
+        end = i + 2 + count * width
+        if end > n:
+            raise Malformed(subcode, "AS_PATH segment overruns the attribute")
+        asns = Struct(f">{count}{'I' if four else 'H'}").unpack_from(value, i + 2)
+        segments.append(AsPathSegment(seg_type, asns))
+        i = end
+    return tuple(segments)
+
+
+@dataclass(frozen=True, slots=True)
+class AsPath(PathAttribute):
+    """AS_PATH (RFC 4271 §5.1.2); 2- or 4-octet AS numbers per the session (RFC 6793 §4)."""
+
+    TYPE = AttrType.AS_PATH
+    FLAGS = WELL_KNOWN
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    segments: tuple[AsPathSegment, ...] = ()
+
+    @classmethod
+    def sequence(cls, *asns: int) -> Self:
+        """An AS_PATH made of one AS_SEQUENCE (split every 255 ASNs)."""
+        return cls(_sequence_segments(asns))
+
+    def prepend(self, asn: int, count: int = 1) -> Self:
+        """Prepend ``asn`` as the eBGP sender does (RFC 4271 §5.1.2)."""
+        segs = list(self.segments)
+        new = (asn,) * count
+        if segs and segs[0].type == SegmentType.AS_SEQUENCE and len(segs[0].asns) + count <= _MAX_SEGMENT:
+            segs[0] = AsPathSegment(SegmentType.AS_SEQUENCE, new + segs[0].asns)
+        else:
+            segs[0:0] = _sequence_segments(new)
+        return type(self)(tuple(segs))
+
+    @property
+    def asns(self) -> tuple[int, ...]:
+        """Every AS number, in order."""
+        return tuple(a for seg in self.segments for a in seg.asns)
+
+    def path_length(self) -> int:
+        """Path length for route selection (RFC 4271 §9.1.2.2)."""
+        return sum(seg.path_length() for seg in self.segments)
+
+    def __str__(self) -> str:
+        return " ".join(map(str, self.segments))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return _encode_segments(self.segments, ctx.four_octet_as)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        return cls(_decode_segments(value, ctx.four_octet_as, UpdateSubcode.MALFORMED_AS_PATH))
+
+
+@dataclass(frozen=True, slots=True)
+class As4Path(PathAttribute):
+    """AS4_PATH, always 4-octet; malformed ones are discarded (RFC 6793 §4.1, §6)."""
+
+    TYPE = AttrType.AS4_PATH
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.ATTRIBUTE_DISCARD
+
+    segments: tuple[AsPathSegment, ...] = ()
+
+    def path_length(self) -> int:
+        """Path length, counted as for AS_PATH (RFC 6793 §4.2.3)."""
+        return sum(seg.path_length() for seg in self.segments)
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return _encode_segments(self.segments, True)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        segments = _decode_segments(value, True, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
+        if not segments:
+            raise Malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "empty AS4_PATH")
+        return cls(segments)
+
+
+def two_octet_path(path: AsPath) -> tuple[AsPath, As4Path | None]:
+    """AS_PATH and AS4_PATH a NEW speaker sends to an OLD one (RFC 6793 §4.2.2).
+
+    AS numbers above 65535 become AS_TRANS in AS_PATH; AS4_PATH, sent only when such a number is
+    present, carries the true path without confederation segments.
+    """
+    if all(a <= 0xFFFF for a in path.asns):
+        return path, None
+    as4 = tuple(seg for seg in path.segments if seg.type in (SegmentType.AS_SEQUENCE, SegmentType.AS_SET))
+    trans = AsPath(
+        tuple(
+            AsPathSegment(s.type, tuple(a if a <= 0xFFFF else AS_TRANS for a in s.asns))
+            for s in path.segments
+        )
+    )
+    return trans, As4Path(as4) if as4 else None
+
+
+def merge_as4_path(as_path: AsPath, as4_path: As4Path | None) -> AsPath:
+    """Reconstruct the true AS path from AS_PATH and AS4_PATH (RFC 6793 §4.2.3).
+
+    If AS4_PATH is longer than AS_PATH it is ignored; otherwise the leading AS_PATH entries that
+    AS4_PATH does not cover are kept and AS4_PATH is appended. Confederation segments in AS_PATH are
+    kept in front, as the RFC's path-length counting excludes them.
+    """
+    if as4_path is None or not as4_path.segments:
+        return as_path
+    as_len = as_path.path_length()
+    as4_len = as4_path.path_length()
+    if as4_len > as_len:
+        return as_path
+    keep = as_len - as4_len
+    head: list[AsPathSegment] = []
+    for seg in as_path.segments:
+        if keep == 0:
+            if seg.type in (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET):
+                head.append(seg)
+            continue
+        if seg.type in (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET):
+            head.append(seg)
+        elif seg.type == SegmentType.AS_SET:
+            head.append(seg)
+            keep -= 1
+        elif len(seg.asns) <= keep:
+            head.append(seg)
+            keep -= len(seg.asns)
+        else:
+            head.append(AsPathSegment(seg.type, seg.asns[:keep]))
+            keep = 0
+    segments = list(head)
+    for seg in as4_path.segments:
+        if (
+            segments
+            and segments[-1].type == seg.type == SegmentType.AS_SEQUENCE
+            and (len(segments[-1].asns) + len(seg.asns) <= _MAX_SEGMENT)
+        ):
+            segments[-1] = AsPathSegment(seg.type, segments[-1].asns + seg.asns)
+        else:
+            segments.append(seg)
+    return AsPath(tuple(segments))

@@ -1,0 +1,422 @@
+"""Path attributes of RFC 4271 §5.1, RFC 4456, RFC 6793 and RFC 9234, and the attribute registry.
+
+Each class states its type code, flags and RFC 7606 handling; ``ATTRIBUTES`` maps type codes to
+classes. Unknown optional attributes decode to ``UnknownAttribute`` and keep their bytes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from struct import Struct
+from typing import Self
+
+from .aspath import As4Path, AsPath, AsPathSegment, merge_as4_path, two_octet_path
+from .attr_base import (
+    OPTIONAL,
+    OPTIONAL_NON_TRANSITIVE,
+    OPTIONAL_TRANSITIVE,
+    PARTIAL,
+    TRANSITIVE,
+    WELL_KNOWN,
+    Malformed,
+    PathAttribute,
+    check_u32,
+    encode_attribute,
+    length_error,
+)
+from .communities import Communities, ExtendedCommunities, ExtendedCommunity, LargeCommunities
+from .constants import AS_TRANS, AttrType
+from .errors import Handling, UpdateSubcode
+from .mp import MpReachNlri, MpUnreachNlri
+from .negotiated import DEFAULT, Negotiated
+
+_U32 = Struct(">I")
+_AGG2 = Struct(">H4s")
+_AGG4 = Struct(">I4s")
+
+__all__ = [
+    "AS_TRANS",
+    "ATTRIBUTES",
+    "Aggregator",
+    "As4Aggregator",
+    "As4Path",
+    "AsPath",
+    "AsPathSegment",
+    "AtomicAggregate",
+    "ClusterList",
+    "Communities",
+    "ExtendedCommunities",
+    "ExtendedCommunity",
+    "LargeCommunities",
+    "LocalPref",
+    "MpReachNlri",
+    "MpUnreachNlri",
+    "MultiExitDisc",
+    "NextHop",
+    "Origin",
+    "OriginatorId",
+    "Otc",
+    "PathAttribute",
+    "UnknownAttribute",
+    "merge_as4",
+    "split_as4",
+]
+
+
+def _u32(value: bytes, name: str) -> int:
+    if len(value) != 4:
+        raise length_error(f"{name} length {len(value)} is not 4")
+    return int(_U32.unpack(value)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Origin(PathAttribute):
+    """ORIGIN (RFC 4271 §5.1.1); malformed is treat-as-withdraw (RFC 7606 §7.1)."""
+
+    TYPE = AttrType.ORIGIN
+    FLAGS = WELL_KNOWN
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    value: int = 0
+
+    def __post_init__(self) -> None:
+        if self.value not in (0, 1, 2):
+            raise ValueError(f"ORIGIN {self.value} is not IGP(0), EGP(1) or INCOMPLETE(2)")
+
+    def __str__(self) -> str:
+        return ("igp", "egp", "incomplete")[self.value]
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return bytes((self.value,))
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if len(value) != 1:
+            raise length_error(f"ORIGIN length {len(value)} is not 1")
+        if value[0] > 2:
+            raise Malformed(UpdateSubcode.INVALID_ORIGIN_ATTRIBUTE, f"undefined ORIGIN {value[0]}")
+        return cls(value[0])
+
+
+@dataclass(frozen=True, slots=True)
+class NextHop(PathAttribute):
+    """NEXT_HOP (RFC 4271 §5.1.3); malformed is treat-as-withdraw (RFC 7606 §7.3)."""
+
+    TYPE = AttrType.NEXT_HOP
+    FLAGS = WELL_KNOWN
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    address: ipaddress.IPv4Address
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.address, ipaddress.IPv4Address):
+            object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+
+    def __str__(self) -> str:
+        return str(self.address)
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return self.address.packed
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if len(value) != 4:
+            raise length_error(f"NEXT_HOP length {len(value)} is not 4")
+        address = ipaddress.IPv4Address(value)
+        # Syntactically incorrect next hops (RFC 4271 §6.3): unspecified, broadcast, multicast.
+        if address.is_unspecified or address.is_multicast or value == b"\xff\xff\xff\xff":
+            raise Malformed(UpdateSubcode.INVALID_NEXT_HOP_ATTRIBUTE, f"invalid NEXT_HOP {address}")
+        return cls(address)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiExitDisc(PathAttribute):
+    """MULTI_EXIT_DISC (RFC 4271 §5.1.4); malformed is treat-as-withdraw (RFC 7606 §7.4)."""
+
+    TYPE = AttrType.MULTI_EXIT_DISC
+    FLAGS = OPTIONAL_NON_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    value: int = 0
+
+    def __post_init__(self) -> None:
+        check_u32("MED", self.value)
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return _U32.pack(self.value)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        return cls(_u32(value, "MULTI_EXIT_DISC"))
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPref(PathAttribute):
+    """LOCAL_PREF (RFC 4271 §5.1.5); malformed is treat-as-withdraw (RFC 7606 §7.5)."""
+
+    TYPE = AttrType.LOCAL_PREF
+    FLAGS = WELL_KNOWN
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    value: int = 100
+
+    def __post_init__(self) -> None:
+        check_u32("LOCAL_PREF", self.value)
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return _U32.pack(self.value)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        return cls(_u32(value, "LOCAL_PREF"))
+
+
+@dataclass(frozen=True, slots=True)
+class AtomicAggregate(PathAttribute):
+    """ATOMIC_AGGREGATE (RFC 4271 §5.1.6); a bad length is attribute-discard (RFC 7606 §7.6)."""
+
+    TYPE = AttrType.ATOMIC_AGGREGATE
+    FLAGS = WELL_KNOWN
+    MALFORMED = Handling.ATTRIBUTE_DISCARD
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return b""
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if value:
+            raise length_error("ATOMIC_AGGREGATE length is not 0")
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregator(PathAttribute):
+    """AGGREGATOR (RFC 4271 §5.1.7), 2- or 4-octet AS per session; malformed is discarded (RFC 7606 §7.7)."""
+
+    TYPE = AttrType.AGGREGATOR
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.ATTRIBUTE_DISCARD
+
+    asn: int
+    address: ipaddress.IPv4Address
+
+    def __post_init__(self) -> None:
+        check_u32("AGGREGATOR AS", self.asn)
+        if not isinstance(self.address, ipaddress.IPv4Address):
+            object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        if ctx.four_octet_as:
+            return _AGG4.pack(self.asn, self.address.packed)
+        return _AGG2.pack(self.asn if self.asn <= 0xFFFF else AS_TRANS, self.address.packed)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        fmt = _AGG4 if ctx.four_octet_as else _AGG2
+        if len(value) != fmt.size:
+            raise length_error(f"AGGREGATOR length {len(value)} is not {fmt.size}")
+        asn, addr = fmt.unpack(value)
+        return cls(asn, ipaddress.IPv4Address(addr))
+
+
+@dataclass(frozen=True, slots=True)
+class As4Aggregator(PathAttribute):
+    """AS4_AGGREGATOR (RFC 6793 §4.1); malformed is discarded (RFC 6793 §6)."""
+
+    TYPE = AttrType.AS4_AGGREGATOR
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.ATTRIBUTE_DISCARD
+
+    asn: int
+    address: ipaddress.IPv4Address
+
+    def __post_init__(self) -> None:
+        check_u32("AS4_AGGREGATOR AS", self.asn)
+        if not isinstance(self.address, ipaddress.IPv4Address):
+            object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return _AGG4.pack(self.asn, self.address.packed)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if len(value) != 8:
+            raise Malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "AS4_AGGREGATOR length is not 8")
+        asn, addr = _AGG4.unpack(value)
+        return cls(asn, ipaddress.IPv4Address(addr))
+
+
+@dataclass(frozen=True, slots=True)
+class OriginatorId(PathAttribute):
+    """ORIGINATOR_ID (RFC 4456 §8); malformed is treat-as-withdraw (RFC 7606 §7.9)."""
+
+    TYPE = AttrType.ORIGINATOR_ID
+    FLAGS = OPTIONAL_NON_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    address: ipaddress.IPv4Address
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.address, ipaddress.IPv4Address):
+            object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return self.address.packed
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if len(value) != 4:
+            raise length_error("ORIGINATOR_ID length is not 4")
+        return cls(ipaddress.IPv4Address(value))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterList(PathAttribute):
+    """CLUSTER_LIST (RFC 4456 §8); malformed is treat-as-withdraw (RFC 7606 §7.10)."""
+
+    TYPE = AttrType.CLUSTER_LIST
+    FLAGS = OPTIONAL_NON_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    ids: tuple[ipaddress.IPv4Address, ...]
+
+    def __post_init__(self) -> None:
+        if not self.ids:
+            raise ValueError("CLUSTER_LIST must hold at least one cluster ID")
+        object.__setattr__(self, "ids", tuple(ipaddress.IPv4Address(i) for i in self.ids))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return b"".join(i.packed for i in self.ids)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if not value or len(value) % 4:
+            raise length_error("CLUSTER_LIST length is not a non-zero multiple of 4")
+        return cls(tuple(ipaddress.IPv4Address(value[i : i + 4]) for i in range(0, len(value), 4)))
+
+
+@dataclass(frozen=True, slots=True)
+class Otc(PathAttribute):
+    """Only to Customer (RFC 9234 §5); malformed is treat-as-withdraw."""
+
+    TYPE = AttrType.OTC
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    asn: int
+
+    def __post_init__(self) -> None:
+        check_u32("OTC AS", self.asn)
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return _U32.pack(self.asn)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        return cls(_u32(value, "OTC"))
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownAttribute(PathAttribute):
+    """An attribute this codec does not recognise, kept byte-exact (RFC 4271 §5, §9.1.3)."""
+
+    attr_type: int
+    flags: int
+    value: bytes
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.attr_type <= 255 or not 0 <= self.flags <= 255:
+            raise ValueError("attribute type and flags are octets")
+
+    @property
+    def type_code(self) -> int:
+        """The attribute type code, as received."""
+        return self.attr_type
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return self.value
+
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return encode_attribute(self.flags, self.attr_type, self.value)
+
+    def passed_on(self) -> UnknownAttribute:
+        """The form to propagate: optional transitive ones gain the Partial bit (RFC 4271 §5)."""
+        if self.flags & OPTIONAL and self.flags & TRANSITIVE:
+            return UnknownAttribute(self.attr_type, self.flags | PARTIAL, self.value)
+        return self
+
+
+ATTRIBUTES: dict[int, type[PathAttribute]] = {
+    cls.TYPE: cls
+    for cls in (
+        Origin,
+        AsPath,
+        NextHop,
+        MultiExitDisc,
+        LocalPref,
+        AtomicAggregate,
+        Aggregator,
+        Communities,
+        OriginatorId,
+        ClusterList,
+        MpReachNlri,
+        MpUnreachNlri,
+        ExtendedCommunities,
+        As4Path,
+        As4Aggregator,
+        LargeCommunities,
+        Otc,
+    )
+}
+
+
+def _replace(
+    attrs: tuple[PathAttribute, ...], drop: set[int], add: list[PathAttribute]
+) -> tuple[PathAttribute, ...]:
+    kept = [a for a in attrs if a.type_code not in drop]
+    return tuple(sorted(kept + add, key=lambda a: a.type_code))
+
+
+def split_as4(attrs: tuple[PathAttribute, ...]) -> tuple[PathAttribute, ...]:
+    """Attributes as a NEW speaker sends them to an OLD (2-octet) peer (RFC 6793 §4.2.2).
+
+    AS_PATH gets AS_TRANS in place of 4-octet AS numbers plus an AS4_PATH with the true path;
+    AGGREGATOR likewise with AS4_AGGREGATOR. Encode the result with a 2-octet ``Negotiated``.
+    """
+    add: list[PathAttribute] = []
+    drop: set[int] = {AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR}
+    for a in attrs:
+        if isinstance(a, AsPath):
+            trans, as4 = two_octet_path(a)
+            drop.add(AttrType.AS_PATH)
+            add.append(trans)
+            if as4 is not None:
+                add.append(as4)
+        elif isinstance(a, Aggregator) and a.asn > 0xFFFF:
+            drop.add(AttrType.AGGREGATOR)
+            add += [Aggregator(AS_TRANS, a.address), As4Aggregator(a.asn, a.address)]
+    return _replace(attrs, drop, add)
+
+
+def merge_as4(attrs: tuple[PathAttribute, ...]) -> tuple[PathAttribute, ...]:
+    """The true attributes of a route received from an OLD (2-octet) peer (RFC 6793 §4.2.3).
+
+    If AGGREGATOR carries an AS other than AS_TRANS, AS4_AGGREGATOR and AS4_PATH are ignored.
+    """
+    by_type = {a.type_code: a for a in attrs}
+    as_path = by_type.get(AttrType.AS_PATH)
+    as4_path = by_type.get(AttrType.AS4_PATH)
+    agg = by_type.get(AttrType.AGGREGATOR)
+    as4_agg = by_type.get(AttrType.AS4_AGGREGATOR)
+    drop: set[int] = {AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR}
+    add: list[PathAttribute] = []
+    if isinstance(agg, Aggregator) and agg.asn != AS_TRANS:
+        return _replace(attrs, drop, add)
+    if isinstance(agg, Aggregator) and isinstance(as4_agg, As4Aggregator):
+        drop.add(AttrType.AGGREGATOR)
+        add.append(Aggregator(as4_agg.asn, as4_agg.address))
+    if isinstance(as_path, AsPath) and isinstance(as4_path, As4Path):
+        drop.add(AttrType.AS_PATH)
+        add.append(merge_as4_path(as_path, as4_path))
+    return _replace(attrs, drop, add)

@@ -1,0 +1,198 @@
+"""COMMUNITIES (RFC 1997), EXTENDED_COMMUNITIES (RFC 4360) and LARGE_COMMUNITY (RFC 8092).
+
+Malformed lengths are handled as treat-as-withdraw (RFC 7606 §7.8, §7.14; RFC 8092 §6).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Self
+
+from .attr_base import OPTIONAL_TRANSITIVE, PathAttribute, check_u32, length_error
+from .constants import AttrType, Community
+from .errors import Handling
+from .negotiated import Negotiated
+
+
+def community(text: str) -> int:
+    """Parse ``"65001:100"`` or a well-known name such as ``"GRACEFUL_SHUTDOWN"`` into a 32-bit value."""
+    name = text.strip().upper().replace("-", "_")
+    if name in Community.__members__:
+        return int(Community[name])
+    high, sep, low = text.partition(":")
+    if not sep:
+        raise ValueError(f"community {text!r} is not ASN:VALUE or a well-known name")
+    hi, lo = int(high), int(low)
+    if not (0 <= hi <= 0xFFFF and 0 <= lo <= 0xFFFF):
+        raise ValueError(f"community {text!r} halves must be 0..65535")
+    return (hi << 16) | lo
+
+
+def community_str(value: int) -> str:
+    """``"65001:100"`` form, or the well-known name."""
+    try:
+        return Community(value).name
+    except ValueError:
+        return f"{value >> 16}:{value & 0xFFFF}"
+
+
+@dataclass(frozen=True, slots=True)
+class Communities(PathAttribute):
+    """COMMUNITIES: 32-bit values (RFC 1997)."""
+
+    TYPE = AttrType.COMMUNITIES
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    values: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError("COMMUNITIES must hold at least one value")
+        for v in self.values:
+            check_u32("community", v)
+
+    def __str__(self) -> str:
+        return " ".join(map(community_str, self.values))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return struct.pack(f">{len(self.values)}I", *self.values)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if not value or len(value) % 4:
+            raise length_error("COMMUNITIES length is not a non-zero multiple of 4")
+        return cls(struct.unpack(f">{len(value) // 4}I", value))
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedCommunity:
+    """One 8-octet extended community (RFC 4360 §2), with constructors for the types bgpsvc uses."""
+
+    value: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.value) != 8:
+            raise ValueError("an extended community is 8 octets")
+
+    @classmethod
+    def route_target(cls, asn: int, number: int) -> Self:
+        """Route Target, 2-octet AS specific (RFC 4360 §4) or 4-octet AS specific (RFC 5668)."""
+        if asn <= 0xFFFF:
+            return cls(struct.pack(">BBHI", 0x00, 0x02, asn, number))
+        return cls(struct.pack(">BBIH", 0x02, 0x02, asn, number))
+
+    @classmethod
+    def link_bandwidth(cls, asn: int, bytes_per_second: float, transitive: bool = False) -> Self:
+        """Link bandwidth (draft-ietf-idr-link-bandwidth §3): 2-octet AS + IEEE float bytes/s."""
+        type_high = 0x00 if transitive else 0x40
+        return cls(struct.pack(">BBHf", type_high, 0x04, min(asn, 0xFFFF), bytes_per_second))
+
+    @property
+    def type_high(self) -> int:
+        """High-order type octet."""
+        return self.value[0]
+
+    @property
+    def type_low(self) -> int:
+        """Low-order type (sub-type) octet."""
+        return self.value[1]
+
+    @property
+    def transitive(self) -> bool:
+        """The T bit is 0 for transitive communities (RFC 4360 §2)."""
+        return not self.value[0] & 0x40
+
+    def bandwidth(self) -> float | None:
+        """Link bandwidth in bytes/s, or None for other types."""
+        if self.value[0] & ~0x40 == 0x00 and self.value[1] == 0x04:
+            return float(struct.unpack(">f", self.value[4:])[0])
+        return None
+
+    def __str__(self) -> str:
+        bw = self.bandwidth()
+        if bw is not None:
+            return f"lb:{int.from_bytes(self.value[2:4], 'big')}:{bw:g}"
+        if self.value[1] == 0x02 and self.value[0] in (0x00, 0x02):
+            if self.value[0] == 0x00:
+                asn, num = struct.unpack(">HI", self.value[2:])
+            else:
+                asn, num = struct.unpack(">IH", self.value[2:])
+            return f"rt:{asn}:{num}"
+        return "0x" + self.value.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedCommunities(PathAttribute):
+    """EXTENDED_COMMUNITIES (RFC 4360 §2)."""
+
+    TYPE = AttrType.EXTENDED_COMMUNITIES
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    values: tuple[ExtendedCommunity, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError("EXTENDED_COMMUNITIES must hold at least one value")
+
+    def __str__(self) -> str:
+        return " ".join(map(str, self.values))
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        return b"".join(c.value for c in self.values)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if not value or len(value) % 8:
+            raise length_error("EXTENDED_COMMUNITIES length is not a non-zero multiple of 8")
+        return cls(tuple(ExtendedCommunity(value[i : i + 8]) for i in range(0, len(value), 8)))
+
+
+LargeCommunity = tuple[int, int, int]
+
+
+def large_community(text: str) -> LargeCommunity:
+    """Parse ``"65001:1:2"`` (RFC 8092 §3)."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"large community {text!r} is not GLOBAL:LOCAL1:LOCAL2")
+    a, b, c = (int(p) for p in parts)
+    for v in (a, b, c):
+        check_u32("large community part", v)
+    return (a, b, c)
+
+
+@dataclass(frozen=True, slots=True)
+class LargeCommunities(PathAttribute):
+    """LARGE_COMMUNITY: (global admin, local 1, local 2) triples (RFC 8092 §3)."""
+
+    TYPE = AttrType.LARGE_COMMUNITY
+    FLAGS = OPTIONAL_TRANSITIVE
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+
+    values: tuple[LargeCommunity, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError("LARGE_COMMUNITY must hold at least one value")
+        for triple in self.values:
+            if len(triple) != 3:
+                raise ValueError("a large community has three parts")
+            for v in triple:
+                check_u32("large community part", v)
+
+    def __str__(self) -> str:
+        return " ".join(f"{a}:{b}:{c}" for a, b, c in self.values)
+
+    def encode_value(self, ctx: Negotiated) -> bytes:
+        flat = [v for triple in self.values for v in triple]
+        return struct.pack(f">{len(flat)}I", *flat)
+
+    @classmethod
+    def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if not value or len(value) % 12:
+            raise length_error("LARGE_COMMUNITY length is not a non-zero multiple of 12")
+        flat = struct.unpack(f">{len(value) // 4}I", value)
+        return cls(tuple((flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)))

@@ -1,0 +1,94 @@
+"""Splitting a TCP byte stream into BGP messages, checking each header (RFC 4271 §4.1, §6.1).
+
+Input may arrive in pieces of any size, down to one byte. Header errors are raised as soon as the
+19 header octets are in, without waiting for the body.
+"""
+
+from __future__ import annotations
+
+from struct import Struct
+
+from .constants import HEADER_SIZE, MARKER, MAX_MESSAGE_SIZE
+from .errors import HeaderSubcode, MessageHeaderError
+from .messages import Message, decode_message, header_length_ok
+from .negotiated import DEFAULT, Negotiated
+
+_HDR = Struct(">16sHB")
+_COMPACT_AT = 1 << 16
+
+
+class Framer:
+    """Accumulates bytes and yields ``(type, body)`` frames (RFC 4271 §4.1)."""
+
+    __slots__ = ("_buf", "_pos", "max_size")
+
+    def __init__(self, max_size: int = MAX_MESSAGE_SIZE) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        #: Largest accepted message; raise it to 65535 once extended messages are negotiated (RFC 8654).
+        self.max_size = max_size
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        if self._pos >= _COMPACT_AT and self._pos * 2 >= len(self._buf):
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def pending(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return len(self._buf) - self._pos
+
+    def next_frame(self) -> tuple[int, bytes] | None:
+        """The next complete frame, or None; raises ``MessageHeaderError`` on a bad header."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < HEADER_SIZE:
+            return None
+        marker, length, msg_type = _HDR.unpack_from(buf, pos)
+        if marker != MARKER:
+            raise MessageHeaderError(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, b"", "marker is not all ones")
+        if not 1 <= msg_type <= 5:
+            raise MessageHeaderError(
+                HeaderSubcode.BAD_MESSAGE_TYPE, bytes((msg_type,)), f"message type {msg_type}"
+            )
+        if not header_length_ok(msg_type, length, self.max_size):
+            raise MessageHeaderError(
+                HeaderSubcode.BAD_MESSAGE_LENGTH,
+                length.to_bytes(2, "big"),
+                f"length {length} invalid for message type {msg_type}",
+            )
+        end = pos + length
+        if len(buf) < end:
+            return None
+        body = bytes(buf[pos + HEADER_SIZE : end])
+        self._pos = end
+        return msg_type, body
+
+    def next_message(self, ctx: Negotiated = DEFAULT) -> Message | None:
+        """The next decoded message, or None if incomplete."""
+        frame = self.next_frame()
+        return None if frame is None else decode_message(frame[0], frame[1], ctx)
+
+
+def decode(data: bytes, ctx: Negotiated = DEFAULT) -> Message:
+    """Decode exactly one whole message (header included); trailing bytes are a length error."""
+    framer = Framer(ctx.max_message_size)
+    framer.feed(data)
+    frame = framer.next_frame()
+    if frame is None:
+        raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", "incomplete message")
+    if framer.pending():
+        raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", "bytes after the message")
+    return decode_message(frame[0], frame[1], ctx)
+
+
+def split_messages(data: bytes, ctx: Negotiated = DEFAULT) -> list[Message]:
+    """Decode a buffer holding whole messages back to back."""
+    framer = Framer(ctx.max_message_size)
+    framer.feed(data)
+    out = []
+    while (frame := framer.next_frame()) is not None:
+        out.append(decode_message(frame[0], frame[1], ctx))
+    if framer.pending():
+        raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", "truncated message at end of buffer")
+    return out

@@ -1,0 +1,34 @@
+"""What a session negotiated, as one frozen value passed to encode and decode (RFC 5492 §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .constants import MAX_EXTENDED_MESSAGE_SIZE, MAX_MESSAGE_SIZE, Family
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """Encoding parameters agreed in the OPEN exchange.
+
+    ``add_path_rx``: families whose NLRI we receive with path identifiers (RFC 7911 §3);
+    ``add_path_tx``: families whose NLRI we send with them. ``extended_next_hop`` lists the
+    (NLRI family, next-hop AFI) pairs of RFC 8950.
+    """
+
+    four_octet_as: bool = True
+    extended_message: bool = False
+    add_path_rx: frozenset[Family] = field(default_factory=frozenset)
+    add_path_tx: frozenset[Family] = field(default_factory=frozenset)
+    extended_next_hop: frozenset[tuple[Family, int]] = field(default_factory=frozenset)
+
+    @property
+    def max_message_size(self) -> int:
+        """Largest message this session may carry (RFC 4271 §4.1, RFC 8654 §4)."""
+        return MAX_EXTENDED_MESSAGE_SIZE if self.extended_message else MAX_MESSAGE_SIZE
+
+
+#: A modern peer: 4-octet AS, no ADD-PATH, 4096-byte messages.
+DEFAULT = Negotiated()
+#: A peer without the 4-octet AS capability (RFC 6793 "OLD" speaker).
+TWO_OCTET = Negotiated(four_octet_as=False)

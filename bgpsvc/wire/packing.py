@@ -1,0 +1,130 @@
+"""Packing prefixes into the fewest UPDATE messages (RFC 4271 §4.3, RFC 4760, RFC 8654).
+
+The attribute block shared by a group of prefixes is encoded once; IPv4 unicast prefixes go in the
+classic NLRI field, other families into MP_REACH_NLRI (placed first, RFC 7606 §5.1), whose header is
+likewise built once. Withdrawals are packed the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from struct import Struct
+
+from .attr_base import OPTIONAL, PathAttribute
+from .attributes import MpReachNlri
+from .constants import HEADER_SIZE, IPV4_UNICAST, MARKER, AttrType, Family, MessageType, Safi
+from .negotiated import DEFAULT, Negotiated
+from .prefix import Prefix, encode_prefix_list
+from .update import encode_attributes
+
+_HEAD = Struct(">16sHB")
+_U16 = Struct(">H")
+_ATTR_HDR_EXT = Struct(">BBH")
+_ATTR_HDR = Struct(">BBB")
+_AFI_SAFI = Struct(">HB")
+_UPDATE = MessageType.UPDATE
+
+
+def _chunks(pieces: list[bytes], space: int) -> list[bytes]:
+    """Concatenate encoded NLRI into runs of at most ``space`` octets, in order."""
+    if not pieces:
+        return []
+    first = len(pieces[0])
+    if len(set(map(len, pieces))) == 1:
+        per = space // first
+        if per == 0:
+            raise ValueError("no room for a single prefix in an UPDATE")
+        return [b"".join(pieces[i : i + per]) for i in range(0, len(pieces), per)]
+    out: list[bytes] = []
+    start = 0
+    used = 0
+    for i, piece in enumerate(pieces):
+        n = len(piece)
+        if used + n > space:
+            if i == start:
+                raise ValueError("no room for a single prefix in an UPDATE")
+            out.append(b"".join(pieces[start:i]))
+            start, used = i, 0
+        used += n
+    out.append(b"".join(pieces[start:]))
+    return out
+
+
+def _mp_attribute(type_code: int, value: bytes) -> bytes:
+    n = len(value)
+    if n > 255:
+        return _ATTR_HDR_EXT.pack(OPTIONAL | 0x10, type_code, n) + value
+    return _ATTR_HDR.pack(OPTIONAL, type_code, n) + value
+
+
+def pack_updates(
+    attributes: Sequence[PathAttribute], prefixes: Sequence[Prefix], ctx: Negotiated = DEFAULT
+) -> list[bytes]:
+    """UPDATE messages announcing ``prefixes`` with ``attributes`` (RFC 4271 §4.3).
+
+    For IPv4 unicast give a NEXT_HOP attribute; for other families include an ``MpReachNlri`` with
+    empty ``nlri`` as the template carrying family and next hop: the prefixes are placed in it.
+    """
+    if not prefixes:
+        return []
+    template = next((a for a in attributes if isinstance(a, MpReachNlri)), None)
+    limit = ctx.max_message_size
+    if template is None:
+        if any(p[0] != 1 for p in prefixes):
+            raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
+        block = encode_attributes(tuple(attributes), ctx)
+        head_len = HEADER_SIZE + 4 + len(block)
+        pieces = encode_prefix_list(prefixes, IPV4_UNICAST in ctx.add_path_tx)
+        middle = b"\x00\x00" + _U16.pack(len(block)) + block
+        return [
+            _HEAD.pack(MARKER, head_len + len(chunk), _UPDATE) + middle + chunk
+            for chunk in _chunks(pieces, limit - head_len)
+        ]
+    if template.nlri:
+        raise ValueError("the MpReachNlri template must have no NLRI of its own")
+    family = template.family
+    if any(p[0] != family.afi for p in prefixes):
+        raise ValueError(f"prefixes do not all belong to {family}")
+    rest = encode_attributes(tuple(a for a in attributes if a.type_code != AttrType.MP_REACH_NLRI), ctx)
+    mp_head = template.header()
+    pieces = encode_prefix_list(prefixes, family in ctx.add_path_tx)
+    # Budget for the extended-length attribute header (4 octets) whatever the chunk turns out to be.
+    space = limit - HEADER_SIZE - 4 - len(rest) - 4 - len(mp_head)
+    out = []
+    for chunk in _chunks(pieces, space):
+        mp = _mp_attribute(AttrType.MP_REACH_NLRI, mp_head + chunk)
+        alen = len(mp) + len(rest)
+        out.append(
+            _HEAD.pack(MARKER, HEADER_SIZE + 4 + alen, _UPDATE) + b"\x00\x00" + _U16.pack(alen) + mp + rest
+        )
+    return out
+
+
+def pack_withdrawals(
+    prefixes: Iterable[Prefix], ctx: Negotiated = DEFAULT, safi: int = Safi.UNICAST
+) -> list[bytes]:
+    """UPDATEs withdrawing ``prefixes``: IPv4 unicast in the classic field, others in MP_UNREACH_NLRI."""
+    by_afi: dict[int, list[Prefix]] = {}
+    for p in prefixes:
+        by_afi.setdefault(p[0], []).append(p)
+    limit = ctx.max_message_size
+    out: list[bytes] = []
+    for afi, group in sorted(by_afi.items()):
+        family = Family(afi, safi)
+        pieces = encode_prefix_list(group, family in ctx.add_path_tx)
+        if family == IPV4_UNICAST:
+            for chunk in _chunks(pieces, limit - HEADER_SIZE - 4):
+                out.append(
+                    _HEAD.pack(MARKER, HEADER_SIZE + 4 + len(chunk), _UPDATE)
+                    + _U16.pack(len(chunk))
+                    + chunk
+                    + b"\x00\x00"
+                )
+            continue
+        head = _AFI_SAFI.pack(afi, safi)
+        for chunk in _chunks(pieces, limit - HEADER_SIZE - 4 - 4 - len(head)):
+            mp = _mp_attribute(AttrType.MP_UNREACH_NLRI, head + chunk)
+            out.append(
+                _HEAD.pack(MARKER, HEADER_SIZE + 4 + len(mp), _UPDATE) + b"\x00\x00" + _U16.pack(len(mp)) + mp
+            )
+    return out
