@@ -79,7 +79,7 @@ def encode(groups: list[Group]) -> list[bytes]:
 
 def decode_all(messages: list[bytes]) -> int:
     """bgpsvc: decode every message cold; return the number of announced prefixes."""
-    _update._CACHE.clear()
+    _update.clear_cache()
     count = 0
     for m in messages:
         u = decode(m)

@@ -82,7 +82,11 @@ def _decode_segments(value: bytes, four: bool, subcode: int) -> tuple[AsPathSegm
         if end > n:
             raise Malformed(subcode, "AS_PATH segment overruns the attribute")
         asns = Struct(f">{count}{'I' if four else 'H'}").unpack_from(value, i + 2)
-        segments.append(AsPathSegment(seg_type, asns))
+        # Type and count were checked above and unpacked ASNs are in range: skip __post_init__.
+        seg = object.__new__(AsPathSegment)
+        object.__setattr__(seg, "type", seg_type)
+        object.__setattr__(seg, "asns", asns)
+        segments.append(seg)
         i = end
     return tuple(segments)
 

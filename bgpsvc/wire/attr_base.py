@@ -75,7 +75,11 @@ class PathAttribute:
 
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
         """Header and value (RFC 4271 §4.3)."""
-        return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
+        value = self.encode_value(ctx)
+        n = len(value)
+        if n <= 255:
+            return _HDR.pack(self.FLAGS, self.TYPE, n) + value
+        return encode_attribute(self.FLAGS, self.TYPE, value)
 
 
 def check_u32(name: str, value: int) -> None:

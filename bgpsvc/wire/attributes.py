@@ -32,6 +32,7 @@ from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, Negotiated
 
 _U32 = Struct(">I")
+_ORIGIN_WIRE = (b"\x40\x01\x01\x00", b"\x40\x01\x01\x01", b"\x40\x01\x01\x02")
 _AGG2 = Struct(">H4s")
 _AGG4 = Struct(">I4s")
 
@@ -90,6 +91,9 @@ class Origin(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return bytes((self.value,))
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return _ORIGIN_WIRE[self.value]
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) != 1:
@@ -119,6 +123,9 @@ class NextHop(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return self.address.packed
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return b"\x40\x03\x04" + self.address.packed
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) != 4:
@@ -146,6 +153,9 @@ class MultiExitDisc(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return b"\x80\x04\x04" + _U32.pack(self.value)
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         return cls(_u32(value, "MULTI_EXIT_DISC"))
@@ -166,6 +176,9 @@ class LocalPref(PathAttribute):
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
+
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return b"\x40\x05\x04" + _U32.pack(self.value)
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:

@@ -17,6 +17,24 @@ _HDR = Struct(">16sHB")
 _COMPACT_AT = 1 << 16
 
 
+def check_header(data: bytes | bytearray, pos: int, max_size: int) -> tuple[int, int]:
+    """Validate the header at ``pos`` (RFC 4271 §6.1); return (length, type)."""
+    marker, length, msg_type = _HDR.unpack_from(data, pos)
+    if marker != MARKER:
+        raise MessageHeaderError(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, b"", "marker is not all ones")
+    if not 1 <= msg_type <= 5:
+        raise MessageHeaderError(
+            HeaderSubcode.BAD_MESSAGE_TYPE, bytes((msg_type,)), f"message type {msg_type}"
+        )
+    if not header_length_ok(msg_type, length, max_size):
+        raise MessageHeaderError(
+            HeaderSubcode.BAD_MESSAGE_LENGTH,
+            length.to_bytes(2, "big"),
+            f"length {length} invalid for message type {msg_type}",
+        )
+    return int(length), int(msg_type)
+
+
 class Framer:
     """Accumulates bytes and yields ``(type, body)`` frames (RFC 4271 §4.1)."""
 
@@ -44,19 +62,7 @@ class Framer:
         buf, pos = self._buf, self._pos
         if len(buf) - pos < HEADER_SIZE:
             return None
-        marker, length, msg_type = _HDR.unpack_from(buf, pos)
-        if marker != MARKER:
-            raise MessageHeaderError(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, b"", "marker is not all ones")
-        if not 1 <= msg_type <= 5:
-            raise MessageHeaderError(
-                HeaderSubcode.BAD_MESSAGE_TYPE, bytes((msg_type,)), f"message type {msg_type}"
-            )
-        if not header_length_ok(msg_type, length, self.max_size):
-            raise MessageHeaderError(
-                HeaderSubcode.BAD_MESSAGE_LENGTH,
-                length.to_bytes(2, "big"),
-                f"length {length} invalid for message type {msg_type}",
-            )
+        length, msg_type = check_header(buf, pos, self.max_size)
         end = pos + length
         if len(buf) < end:
             return None
@@ -72,14 +78,13 @@ class Framer:
 
 def decode(data: bytes, ctx: Negotiated = DEFAULT) -> Message:
     """Decode exactly one whole message (header included); trailing bytes are a length error."""
-    framer = Framer(ctx.max_message_size)
-    framer.feed(data)
-    frame = framer.next_frame()
-    if frame is None:
+    if len(data) < HEADER_SIZE:
         raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", "incomplete message")
-    if framer.pending():
-        raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", "bytes after the message")
-    return decode_message(frame[0], frame[1], ctx)
+    length, msg_type = check_header(data, 0, ctx.max_message_size)
+    if length != len(data):
+        reason = "incomplete message" if length > len(data) else "bytes after the message"
+        raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", reason)
+    return decode_message(msg_type, bytes(data[HEADER_SIZE:]), ctx)
 
 
 def split_messages(data: bytes, ctx: Negotiated = DEFAULT) -> list[Message]:

@@ -29,6 +29,8 @@ def _chunks(pieces: list[bytes], space: int) -> list[bytes]:
     """Concatenate encoded NLRI into runs of at most ``space`` octets, in order."""
     if not pieces:
         return []
+    if sum(map(len, pieces)) <= space:
+        return [b"".join(pieces)]
     first = len(pieces[0])
     if len(set(map(len, pieces))) == 1:
         per = space // first
@@ -67,10 +69,16 @@ def pack_updates(
     """
     if not prefixes:
         return []
-    template = next((a for a in attributes if isinstance(a, MpReachNlri)), None)
+    template = None
+    for a in attributes:
+        if a.TYPE == AttrType.MP_REACH_NLRI and isinstance(a, MpReachNlri):
+            template = a
     limit = ctx.max_message_size
     if template is None:
-        if any(p[0] != 1 for p in prefixes):
+        if len(prefixes) == 1:
+            if prefixes[0][0] != 1:
+                raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
+        elif any(p[0] != 1 for p in prefixes):
             raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
         block = encode_attributes(tuple(attributes), ctx)
         head_len = HEADER_SIZE + 4 + len(block)

@@ -128,18 +128,18 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
     return frame(_UPDATE, body)
 
 
-# Decoded attribute blocks keyed by (bytes, ctx, has classic NLRI). A table transfer repeats the
-# same block in every UPDATE; sharing one frozen result saves both time and memory.
-_CACHE: dict[
-    tuple[bytes, Negotiated, bool], tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
-] = {}
+# Decoded attribute blocks, per Negotiated object, keyed by (bytes, has classic NLRI). A table transfer
+# repeats the same block in every UPDATE; sharing one frozen result saves both time and memory.
+_CacheEntry = tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
+_CACHE: dict[int, tuple[Negotiated, dict[tuple[bytes, bool], _CacheEntry]]] = {}
 _CACHE_MAX = 4096
+_MP_TYPES = (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
 
 
-def _attr_error(
-    subcode: int, raw: bytes, reason: str, handling: Handling, attr_type: int | None
+def _error(
+    subcode: int, data: bytes, reason: str, handling: Handling, attr_type: int | None
 ) -> UpdateMessageError:
-    return UpdateMessageError(subcode, raw, reason, handling, attr_type)
+    return UpdateMessageError(subcode, data, reason, handling, attr_type)
 
 
 def decode_attributes(
@@ -154,13 +154,15 @@ def decode_attributes(
     errors: list[UpdateMessageError] = []
     lost: list[tuple[Family, tuple[Prefix, ...]]] = []
     seen: set[int] = set()
+    registry = ATTRIBUTES
     n = len(block)
     i = 0
     while i < n:
+        at = i
         if n - i < 3:
             # RFC 7606 §4: too few octets left for an attribute header.
             errors.append(
-                _attr_error(
+                _error(
                     UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
                     b"",
                     "attribute header underrun",
@@ -174,7 +176,7 @@ def decode_attributes(
         if flags & 0x10:
             if n - i < 4:
                 errors.append(
-                    _attr_error(
+                    _error(
                         UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
                         b"",
                         "attribute header underrun",
@@ -183,30 +185,27 @@ def decode_attributes(
                     )
                 )
                 break
-            length = (block[i + 2] << 8) | block[i + 3]
             start = i + 4
+            end = start + ((block[i + 2] << 8) | block[i + 3])
         else:
-            length = block[i + 2]
             start = i + 3
-        end = start + length
+            end = start + block[i + 2]
         if end > n:
             # RFC 7606 §4: the last attribute overruns the field; the NLRI can still be found.
             errors.append(
-                _attr_error(
+                _error(
                     UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                    block[i:n],
+                    block[at:n],
                     "attribute overruns the path attributes field",
                     Handling.TREAT_AS_WITHDRAW,
                     type_code,
                 )
             )
             break
-        raw = block[i:end]
-        value = block[start:end]
         i = end
         if type_code in seen:
-            if type_code in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI):
-                raise UpdateMessageError(
+            if type_code in _MP_TYPES:
+                raise _error(
                     UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
                     b"",
                     f"attribute {type_code} repeated",
@@ -215,9 +214,9 @@ def decode_attributes(
                 )
             # RFC 7606 §3(g): keep the first, discard the others.
             errors.append(
-                _attr_error(
+                _error(
                     UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-                    raw,
+                    block[at:end],
                     f"attribute {type_code} repeated",
                     Handling.ATTRIBUTE_DISCARD,
                     type_code,
@@ -225,41 +224,43 @@ def decode_attributes(
             )
             continue
         seen.add(type_code)
-        cls = ATTRIBUTES.get(type_code)
+        value = block[start:end]
+        cls = registry.get(type_code)
         if cls is None:
             if not flags & OPTIONAL:
-                raise UpdateMessageError(
+                raise _error(
                     UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
-                    raw,
+                    block[at:end],
                     f"unrecognised well-known attribute {type_code}",
                     Handling.SESSION_RESET,
                     type_code,
                 )
             out.append(UnknownAttribute(type_code, flags & 0xE0, value))
             continue
-        is_mp = type_code in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
+        is_mp = type_code in _MP_TYPES
         if is_mp:
             family = mp_family(value)
             if family is not None and family not in PREFIX_FAMILIES:
                 # A family this codec does not decode: keep it opaque; the session decides (RFC 4760 §7).
                 out.append(UnknownAttribute(type_code, flags & 0xE0, value))
                 errors.append(
-                    _attr_error(
+                    _error(
                         UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-                        raw,
+                        block[at:end],
                         f"family {family} not decoded",
                         Handling.ATTRIBUTE_DISCARD,
                         type_code,
                     )
                 )
                 continue
-        flag_error = (flags & 0xC0) != cls.FLAGS or (flags & PARTIAL and cls.FLAGS != OPTIONAL_TRANSITIVE)
+        expected = cls.FLAGS
+        flag_error = (flags & 0xC0) != expected or bool(flags & PARTIAL and expected != OPTIONAL_TRANSITIVE)
         if flag_error and not is_mp:
             # RFC 7606 §3(c): a flags conflict makes the attribute malformed.
             errors.append(
-                _attr_error(
+                _error(
                     UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
-                    raw,
+                    block[at:end],
                     f"bad flags {flags:#04x} for attribute {type_code}",
                     cls.MALFORMED,
                     type_code,
@@ -269,14 +270,14 @@ def decode_attributes(
         try:
             attr = cls.decode_value(value, ctx)
         except NlriError as exc:
-            raise UpdateMessageError(
-                exc.subcode, raw, exc.reason, Handling.AFI_SAFI_DISABLE, type_code
+            raise _error(
+                exc.subcode, block[at:end], exc.reason, Handling.AFI_SAFI_DISABLE, type_code
             ) from None
         except Malformed as exc:
             errors.append(
-                _attr_error(
+                _error(
                     exc.subcode,
-                    exc.data if exc.data is not None else raw,
+                    exc.data if exc.data is not None else block[at:end],
                     exc.reason,
                     cls.MALFORMED,
                     type_code,
@@ -288,9 +289,9 @@ def decode_attributes(
         if flag_error:
             # MP attributes with bad flags: their NLRI are known, so treat them as withdrawn.
             errors.append(
-                _attr_error(
+                _error(
                     UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
-                    raw,
+                    block[at:end],
                     f"bad flags {flags:#04x} for attribute {type_code}",
                     Handling.TREAT_AS_WITHDRAW,
                     type_code,
@@ -307,7 +308,7 @@ def decode_attributes(
         for t in needed:
             if t not in seen:
                 errors.append(
-                    _attr_error(
+                    _error(
                         UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
                         bytes((t,)),
                         f"missing well-known attribute {t}",
@@ -316,6 +317,30 @@ def decode_attributes(
                     )
                 )
     return tuple(out), errors, lost
+
+
+def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
+    # Keyed by identity: hashing a Negotiated for every UPDATE would cost more than the lookup saves.
+    entry = _CACHE.get(id(ctx))
+    if entry is None or entry[0] is not ctx:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        entry = (ctx, {})
+        _CACHE[id(ctx)] = entry
+    return entry[1]
+
+
+def _has_mp(attrs: tuple[PathAttribute, ...]) -> bool:
+    for a in attrs:
+        t = type(a)
+        if t is MpReachNlri or t is MpUnreachNlri:
+            return True
+    return False
+
+
+def clear_cache() -> None:
+    """Forget decoded attribute blocks (benchmarks start cold with this)."""
+    _CACHE.clear()
 
 
 def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
@@ -331,26 +356,27 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     alen = (body[2 + wlen] << 8) | body[3 + wlen]
     if 4 + wlen + alen > n:
         raise UpdateMessageError(
-            UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "total path attribute length overruns"
+            UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "path attribute length overruns"
         )
-    add_path = IPV4_UNICAST in ctx.add_path_rx
+    add_path = IPV4_UNICAST in ctx.add_path_rx if ctx.add_path_rx else False
     withdrawn = decode_prefixes(body[2 : 2 + wlen], 1, add_path) if wlen else []
-    nlri_bytes = body[4 + wlen + alen :]
-    nlri = decode_prefixes(nlri_bytes, 1, add_path) if nlri_bytes else []
+    nlri = decode_prefixes(body[4 + wlen + alen :], 1, add_path) if 4 + wlen + alen < n else []
     block = body[4 + wlen : 4 + wlen + alen]
     has_nlri = bool(nlri)
-    key = (block, ctx, has_nlri)
-    cached = _CACHE.get(key)
+    cache = _cache_for(ctx)
+    key = (block, has_nlri)
+    cached = cache.get(key)
+    lost: list[tuple[Family, tuple[Prefix, ...]]] = []
     if cached is not None:
         attrs, errs = cached
-        lost: list[tuple[Family, tuple[Prefix, ...]]] = []
     else:
         attrs, err_list, lost = decode_attributes(block, ctx, has_nlri)
         errs = tuple(err_list)
-        if not lost and not any(isinstance(a, (MpReachNlri, MpUnreachNlri)) for a in attrs):
-            if len(_CACHE) >= _CACHE_MAX:
-                _CACHE.clear()
-            _CACHE[key] = (attrs, errs)
+        # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
+        if not lost and not _has_mp(attrs):
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[key] = (attrs, errs)
     if not errs:
         return _trusted(tuple(withdrawn), attrs, tuple(nlri), ())
     worst = max(errs, key=lambda e: e.handling)
