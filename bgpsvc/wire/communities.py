@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from .attr_base import OPTIONAL_TRANSITIVE, PathAttribute, check_u32, length_error
-from .constants import AttrType, Community
+from .constants import AS_TRANS, AttrType, Community
 from .errors import Handling
 from .negotiated import Negotiated
 
@@ -87,7 +87,10 @@ class ExtendedCommunity:
     def link_bandwidth(cls, asn: int, bytes_per_second: float, transitive: bool = False) -> Self:
         """Link bandwidth (draft-ietf-idr-link-bandwidth §3): 2-octet AS + IEEE float bytes/s."""
         type_high = 0x00 if transitive else 0x40
-        return cls(struct.pack(">BBHf", type_high, 0x04, min(asn, 0xFFFF), bytes_per_second))
+        # A 4-octet AS does not fit: AS_TRANS stands in, as for other 2-octet AS fields (RFC 6793 §9).
+        return cls(
+            struct.pack(">BBHf", type_high, 0x04, asn if asn <= 0xFFFF else AS_TRANS, bytes_per_second)
+        )
 
     @property
     def type_high(self) -> int:

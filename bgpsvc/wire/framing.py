@@ -53,6 +53,12 @@ class Framer:
             self._pos = 0
         self._buf += data
 
+    def peek_type(self) -> int | None:
+        """The type octet of the next (possibly incomplete) message, once its header is in."""
+        if len(self._buf) - self._pos < HEADER_SIZE:
+            return None
+        return self._buf[self._pos + 18]
+
     def pending(self) -> int:
         """Bytes received but not yet returned as a frame."""
         return len(self._buf) - self._pos

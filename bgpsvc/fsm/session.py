@@ -1,0 +1,577 @@
+"""The BGP session as a sans-IO state machine (RFC 4271 §8).
+
+Theory of operation
+-------------------
+A ``Session`` is the FSM for one configured peer. It never touches a socket or a clock: the driver
+feeds it inputs and carries out its outputs.
+
+Inputs:  ``start`` / ``stop`` (administrative), ``connection_made`` / ``connection_failed`` (TCP),
+         ``receive_data(data, now)`` (``b""`` means the peer closed), ``handle_timer(now)``.
+Outputs: ``data_to_send()`` bytes, ``next_event()`` events (``ConnectRequested`` and ``CloseRequested``
+         ask the driver to open or close TCP), ``get_timer()`` the earliest deadline.
+
+Every input becomes one of the RFC's events (``Input``) and is looked up in ``TRANSITIONS``, a table of
+``(state, input) -> (action, next state)``. An action may pick the next state itself (shown as
+``None``) when the RFC's outcome depends on the message, e.g. a good or bad OPEN. A pair missing from
+the table is an FSM error: NOTIFICATION code 5 with the RFC 6608 subcode of the current state, except
+in Idle, where the RFC says other events are ignored.
+
+Timers are data: ``deadlines`` maps each running ``Timer`` to an absolute time. Jitter comes from the
+``random.Random`` in the config, so tests are deterministic. DampPeerOscillations (§8.1.1): after a
+failure the session waits in Idle for an idle-hold time that doubles per consecutive failure and
+resets once a session has stayed up for ``stable_time``; then it starts again by itself.
+
+After ``CloseRequested`` the driver must close the connection and feed nothing more from it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from enum import Enum
+
+from ..wire import (
+    CeaseSubcode,
+    ErrorCode,
+    Family,
+    FsmSubcode,
+    Keepalive,
+    MessageHeaderError,
+    MessageType,
+    Notification,
+    NotificationError,
+    Open,
+    OpenMessageError,
+    Prefix,
+    RouteRefresh,
+    RouteRefreshMessageError,
+    Update,
+    UpdateMessageError,
+    decode_message,
+    encode,
+)
+from ..wire.framing import Framer
+from ..wire.messages import _KEEPALIVE
+from .config import SessionConfig
+from .events import (
+    CloseRequested,
+    ConnectRequested,
+    DownKind,
+    DownReason,
+    MaxPrefixExceeded,
+    RouteRefreshRequested,
+    SessionDown,
+    SessionEvent,
+    SessionUp,
+    State,
+    StateChanged,
+    UpdateReceived,
+)
+from .negotiate import SessionParams, build_open, negotiate
+
+OPEN_HOLD_TIME = 240.0  # "large value" hold timer while waiting for OPEN (RFC 4271 §8.2.2, 4 minutes)
+
+
+class Timer(Enum):
+    """Session timers (RFC 4271 §10, §8.1.1)."""
+
+    CONNECT_RETRY = "ConnectRetryTimer"
+    HOLD = "HoldTimer"
+    KEEPALIVE = "KeepaliveTimer"
+    IDLE_HOLD = "IdleHoldTimer"
+
+
+class Input(Enum):
+    """FSM events (RFC 4271 §8.1), named after the RFC; ROUTE_REFRESH_* from RFC 2918/7313."""
+
+    MANUAL_START = "ManualStart"
+    MANUAL_STOP = "ManualStop"
+    AUTOMATIC_START = "AutomaticStart"
+    CONNECT_RETRY_TIMER_EXPIRES = "ConnectRetryTimer_Expires"
+    HOLD_TIMER_EXPIRES = "HoldTimer_Expires"
+    KEEPALIVE_TIMER_EXPIRES = "KeepaliveTimer_Expires"
+    IDLE_HOLD_TIMER_EXPIRES = "IdleHoldTimer_Expires"
+    TCP_CONNECTION_CONFIRMED = "TcpConnectionConfirmed"
+    TCP_CONNECTION_FAILS = "TcpConnectionFails"
+    BGP_OPEN = "BGPOpen"
+    BGP_HEADER_ERR = "BGPHeaderErr"
+    BGP_OPEN_MSG_ERR = "BGPOpenMsgErr"
+    OPEN_COLLISION_DUMP = "OpenCollisionDump"
+    NOTIF_MSG_VER_ERR = "NotifMsgVerErr"
+    NOTIF_MSG = "NotifMsg"
+    KEEPALIVE_MSG = "KeepAliveMsg"
+    UPDATE_MSG = "UpdateMsg"
+    UPDATE_MSG_ERR = "UpdateMsgErr"
+    ROUTE_REFRESH_MSG = "RouteRefreshMsg"
+    ROUTE_REFRESH_MSG_ERR = "RouteRefreshMsgErr"
+
+
+S, Ev = State, Input
+_CONNECTED = (S.OPENSENT, S.OPENCONFIRM, S.ESTABLISHED)
+
+#: (state, input) -> (action method name, next state or None when the action decides).
+TRANSITIONS: dict[tuple[State, Input], tuple[str, State | None]] = {
+    # Idle: only starting matters; other events are ignored (RFC 4271 §8.2.2, Idle state).
+    (S.IDLE, Ev.MANUAL_START): ("_start", None),
+    (S.IDLE, Ev.AUTOMATIC_START): ("_start", None),
+    (S.IDLE, Ev.IDLE_HOLD_TIMER_EXPIRES): ("_start", None),
+    (S.IDLE, Ev.MANUAL_STOP): ("_admin_down", S.IDLE),
+    (S.IDLE, Ev.TCP_CONNECTION_CONFIRMED): ("_refuse_connection", S.IDLE),
+    # Connect: waiting for our outgoing TCP connection.
+    (S.CONNECT, Ev.MANUAL_START): ("_nothing", S.CONNECT),
+    (S.CONNECT, Ev.AUTOMATIC_START): ("_nothing", S.CONNECT),
+    (S.CONNECT, Ev.MANUAL_STOP): ("_stop_unconnected", S.IDLE),
+    (S.CONNECT, Ev.CONNECT_RETRY_TIMER_EXPIRES): ("_connect", S.CONNECT),
+    (S.CONNECT, Ev.TCP_CONNECTION_CONFIRMED): ("_send_open", S.OPENSENT),
+    (S.CONNECT, Ev.TCP_CONNECTION_FAILS): ("_connect_failed", S.ACTIVE),
+    # Active: waiting for the peer to connect (or for ConnectRetry to try again).
+    (S.ACTIVE, Ev.MANUAL_START): ("_nothing", S.ACTIVE),
+    (S.ACTIVE, Ev.AUTOMATIC_START): ("_nothing", S.ACTIVE),
+    (S.ACTIVE, Ev.MANUAL_STOP): ("_stop_unconnected", S.IDLE),
+    (S.ACTIVE, Ev.CONNECT_RETRY_TIMER_EXPIRES): ("_connect", S.CONNECT),
+    (S.ACTIVE, Ev.TCP_CONNECTION_CONFIRMED): ("_send_open", S.OPENSENT),
+    (S.ACTIVE, Ev.TCP_CONNECTION_FAILS): ("_connect_failed", S.ACTIVE),
+    # OpenSent: our OPEN is out, waiting for theirs.
+    (S.OPENSENT, Ev.MANUAL_START): ("_nothing", S.OPENSENT),
+    (S.OPENSENT, Ev.AUTOMATIC_START): ("_nothing", S.OPENSENT),
+    (S.OPENSENT, Ev.MANUAL_STOP): ("_stop_connected", S.IDLE),
+    (S.OPENSENT, Ev.HOLD_TIMER_EXPIRES): ("_hold_expired", S.IDLE),
+    (S.OPENSENT, Ev.TCP_CONNECTION_FAILS): ("_lost_in_opensent", S.ACTIVE),
+    (S.OPENSENT, Ev.BGP_OPEN): ("_receive_open", None),
+    (S.OPENSENT, Ev.BGP_HEADER_ERR): ("_send_error", S.IDLE),
+    (S.OPENSENT, Ev.BGP_OPEN_MSG_ERR): ("_send_error", S.IDLE),
+    (S.OPENSENT, Ev.OPEN_COLLISION_DUMP): ("_collision_dump", S.IDLE),
+    (S.OPENSENT, Ev.NOTIF_MSG_VER_ERR): ("_notification_received", S.IDLE),
+    (S.OPENSENT, Ev.NOTIF_MSG): ("_notification_received", S.IDLE),
+    # OpenConfirm: OPENs exchanged, waiting for their KEEPALIVE.
+    (S.OPENCONFIRM, Ev.MANUAL_START): ("_nothing", S.OPENCONFIRM),
+    (S.OPENCONFIRM, Ev.AUTOMATIC_START): ("_nothing", S.OPENCONFIRM),
+    (S.OPENCONFIRM, Ev.MANUAL_STOP): ("_stop_connected", S.IDLE),
+    (S.OPENCONFIRM, Ev.HOLD_TIMER_EXPIRES): ("_hold_expired", S.IDLE),
+    (S.OPENCONFIRM, Ev.KEEPALIVE_TIMER_EXPIRES): ("_send_keepalive", S.OPENCONFIRM),
+    (S.OPENCONFIRM, Ev.TCP_CONNECTION_FAILS): ("_connection_lost", S.IDLE),
+    (S.OPENCONFIRM, Ev.BGP_HEADER_ERR): ("_send_error", S.IDLE),
+    (S.OPENCONFIRM, Ev.BGP_OPEN_MSG_ERR): ("_send_error", S.IDLE),
+    (S.OPENCONFIRM, Ev.OPEN_COLLISION_DUMP): ("_collision_dump", S.IDLE),
+    (S.OPENCONFIRM, Ev.NOTIF_MSG_VER_ERR): ("_notification_received", S.IDLE),
+    (S.OPENCONFIRM, Ev.NOTIF_MSG): ("_notification_received", S.IDLE),
+    (S.OPENCONFIRM, Ev.KEEPALIVE_MSG): ("_establish", S.ESTABLISHED),
+    # Established.
+    (S.ESTABLISHED, Ev.MANUAL_START): ("_nothing", S.ESTABLISHED),
+    (S.ESTABLISHED, Ev.AUTOMATIC_START): ("_nothing", S.ESTABLISHED),
+    (S.ESTABLISHED, Ev.MANUAL_STOP): ("_stop_connected", S.IDLE),
+    (S.ESTABLISHED, Ev.HOLD_TIMER_EXPIRES): ("_hold_expired", S.IDLE),
+    (S.ESTABLISHED, Ev.KEEPALIVE_TIMER_EXPIRES): ("_send_keepalive", S.ESTABLISHED),
+    (S.ESTABLISHED, Ev.TCP_CONNECTION_FAILS): ("_connection_lost", S.IDLE),
+    (S.ESTABLISHED, Ev.KEEPALIVE_MSG): ("_restart_hold", S.ESTABLISHED),
+    (S.ESTABLISHED, Ev.UPDATE_MSG): ("_receive_update", None),
+    (S.ESTABLISHED, Ev.UPDATE_MSG_ERR): ("_send_error", S.IDLE),
+    (S.ESTABLISHED, Ev.ROUTE_REFRESH_MSG): ("_receive_route_refresh", S.ESTABLISHED),
+    (S.ESTABLISHED, Ev.ROUTE_REFRESH_MSG_ERR): ("_send_error", S.IDLE),
+    (S.ESTABLISHED, Ev.BGP_HEADER_ERR): ("_send_error", S.IDLE),
+    (S.ESTABLISHED, Ev.BGP_OPEN_MSG_ERR): ("_send_error", S.IDLE),
+    (S.ESTABLISHED, Ev.OPEN_COLLISION_DUMP): ("_collision_dump", S.IDLE),
+    (S.ESTABLISHED, Ev.NOTIF_MSG_VER_ERR): ("_notification_received", S.IDLE),
+    (S.ESTABLISHED, Ev.NOTIF_MSG): ("_notification_received", S.IDLE),
+}
+
+#: RFC 6608 §3: the FSM error subcode names the state the unexpected message arrived in.
+FSM_SUBCODES = {
+    S.OPENSENT: FsmSubcode.UNEXPECTED_MESSAGE_IN_OPENSENT,
+    S.OPENCONFIRM: FsmSubcode.UNEXPECTED_MESSAGE_IN_OPENCONFIRM,
+    S.ESTABLISHED: FsmSubcode.UNEXPECTED_MESSAGE_IN_ESTABLISHED,
+}
+
+_MESSAGE_INPUTS = {
+    MessageType.OPEN: Ev.BGP_OPEN,
+    MessageType.UPDATE: Ev.UPDATE_MSG,
+    MessageType.NOTIFICATION: Ev.NOTIF_MSG,
+    MessageType.KEEPALIVE: Ev.KEEPALIVE_MSG,
+    MessageType.ROUTE_REFRESH: Ev.ROUTE_REFRESH_MSG,
+}
+
+
+class Session:
+    """One peer's BGP FSM (RFC 4271 §8), sans-IO."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.state = State.IDLE
+        self.deadlines: dict[Timer, float] = {}
+        self.params: SessionParams | None = None
+        self.last_down: DownReason | None = None
+        self.established_at: float | None = None
+        self.connect_retry_counter = 0
+        self.failures = 0  # consecutive, for DampPeerOscillations
+        self.admin_up = False
+        self.messages_received = 0
+        self.messages_sent = 0
+        self.updates_received = 0
+        self.updates_sent = 0
+        #: Prefixes currently announced by the peer, per family (bounded by ``max_prefixes``).
+        self.received: dict[Family, set[Prefix]] = {}
+        self._max_prefix_reported: set[Family] = set()
+        self._out = bytearray()
+        self._events: deque[SessionEvent] = deque()
+        self._framer = Framer()
+        self._connected = False
+        self._local_open: Open | None = None
+
+    # ----------------------------------------------------------------- driver-facing API
+
+    def start(self, now: float) -> None:
+        """ManualStart (RFC 4271 §8.1.2 event 1, or 4/5 when configured passive)."""
+        self.admin_up = True
+        self._handle(Ev.MANUAL_START, now)
+
+    def stop(
+        self, now: float, message: str = "", subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN
+    ) -> None:
+        """ManualStop: Cease with an RFC 9003 shutdown communication if connected, then Idle."""
+        self.admin_up = False
+        self._handle(Ev.MANUAL_STOP, now, Notification.shutdown(message, subcode))
+
+    def connection_made(self, now: float) -> None:
+        """TCP is up, outgoing (Tcp_CR_Acked) or incoming (TcpConnectionConfirmed)."""
+        self._handle(Ev.TCP_CONNECTION_CONFIRMED, now)
+
+    def connection_failed(self, now: float) -> None:
+        """The connection attempt failed or the established connection broke (TcpConnectionFails)."""
+        self._handle(Ev.TCP_CONNECTION_FAILS, now)
+
+    def collision_dump(self, now: float) -> None:
+        """OpenCollisionDump (RFC 4271 §6.8): this connection lost collision resolution."""
+        self._handle(Ev.OPEN_COLLISION_DUMP, now)
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the peer; ``b""`` means the peer closed the connection."""
+        if not self._connected:
+            return
+        if not data:
+            self._handle(Ev.TCP_CONNECTION_FAILS, now, "connection closed by peer")
+            return
+        self._framer.feed(data)
+        while self._connected:
+            try:
+                frame = self._framer.next_frame()
+            except MessageHeaderError as exc:
+                if self._framer.peek_type() == MessageType.NOTIFICATION:
+                    # RFC 4271 §6.4: an error in a NOTIFICATION is never answered with one.
+                    self._handle(Ev.TCP_CONNECTION_FAILS, now, f"malformed NOTIFICATION: {exc.reason}")
+                else:
+                    self._handle(Ev.BGP_HEADER_ERR, now, exc)
+                return
+            if frame is None:
+                return
+            self.messages_received += 1
+            self._receive_frame(frame[0], frame[1], now)
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every timer whose deadline is at or before ``now``."""
+        for timer, inp in (
+            (Timer.HOLD, Ev.HOLD_TIMER_EXPIRES),
+            (Timer.KEEPALIVE, Ev.KEEPALIVE_TIMER_EXPIRES),
+            (Timer.CONNECT_RETRY, Ev.CONNECT_RETRY_TIMER_EXPIRES),
+            (Timer.IDLE_HOLD, Ev.IDLE_HOLD_TIMER_EXPIRES),
+        ):
+            deadline = self.deadlines.get(timer)
+            if deadline is not None and deadline <= now:
+                del self.deadlines[timer]
+                self._handle(inp, now)
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline, or None."""
+        return min(self.deadlines.values()) if self.deadlines else None
+
+    def data_to_send(self) -> bytes:
+        """Bytes for the peer, in order; empties the queue."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def next_event(self) -> SessionEvent | None:
+        """The next event for the driver, or None."""
+        return self._events.popleft() if self._events else None
+
+    def send_updates(self, messages: Iterable[bytes], now: float) -> int:
+        """Queue encoded UPDATEs (from the Adj-RIB-Out); only in Established. Returns how many were queued."""
+        if self.state is not State.ESTABLISHED:
+            return 0
+        n = 0
+        for m in messages:
+            self._out += m
+            n += 1
+        if n:
+            self.messages_sent += n
+            self.updates_sent += n
+            self._restart_keepalive(now)  # RFC 4271 §10: an UPDATE restarts the KeepaliveTimer
+        return n
+
+    def send_route_refresh(self, family: Family, now: float, subtype: int = 0) -> bool:
+        """Ask the peer to re-send ``family`` (RFC 2918 §3), or mark BoRR/EoRR (RFC 7313 §4)."""
+        if self.state is not State.ESTABLISHED or self.params is None or not self.params.route_refresh:
+            return False
+        self._send(RouteRefresh(family.afi, family.safi, subtype))
+        return True
+
+    @property
+    def established(self) -> bool:
+        """True in Established."""
+        return self.state is State.ESTABLISHED
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _handle(self, inp: Input, now: float, arg: object = None) -> None:
+        entry = TRANSITIONS.get((self.state, inp))
+        if entry is None:
+            if self.state is S.IDLE:
+                return  # RFC 4271 §8.2.2: other events in Idle change nothing
+            self._fsm_error(now, inp)
+            return
+        action_name, next_state = entry
+        action: Callable[[float, object], State | None] = getattr(self, action_name)
+        chosen = action(now, arg)
+        new = chosen if next_state is None else next_state
+        if new is None:
+            raise AssertionError(f"{action_name} chose no state")
+        self._set_state(new)
+
+    def _set_state(self, new: State) -> None:
+        if new is not self.state:
+            old, self.state = self.state, new
+            self._events.append(StateChanged(old, new))
+
+    def _receive_frame(self, msg_type: int, body: bytes, now: float) -> None:
+        inp = _MESSAGE_INPUTS[MessageType(msg_type)]
+        if inp is Ev.UPDATE_MSG and self.state is not State.ESTABLISHED:
+            self._handle(inp, now)  # an FSM error before any decoding
+            return
+        ctx = self.params.ctx if self.params is not None else None
+        try:
+            msg = decode_message(msg_type, body, ctx) if ctx is not None else decode_message(msg_type, body)
+        except OpenMessageError as exc:
+            self._handle(Ev.BGP_OPEN_MSG_ERR, now, exc)
+            return
+        except UpdateMessageError as exc:
+            self._handle(Ev.UPDATE_MSG_ERR, now, exc)
+            return
+        except RouteRefreshMessageError as exc:
+            self._handle(Ev.ROUTE_REFRESH_MSG_ERR, now, exc)
+            return
+        except NotificationError as exc:
+            self._handle(Ev.BGP_HEADER_ERR, now, exc)
+            return
+        if isinstance(msg, Notification) and msg.code == ErrorCode.OPEN_MESSAGE and msg.subcode == 1:
+            inp = Ev.NOTIF_MSG_VER_ERR
+        self._handle(inp, now, msg)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _send(self, msg: Open | Notification | Keepalive | RouteRefresh) -> None:
+        self._out += _KEEPALIVE if isinstance(msg, Keepalive) else encode(msg)
+        self.messages_sent += 1
+
+    def _jitter(self, seconds: float) -> float:
+        # RFC 4271 §10: jitter timers by a random factor in [0.75, 1.0].
+        return seconds * self.config.rng.uniform(0.75, 1.0)
+
+    def _restart_keepalive(self, now: float) -> None:
+        if self.params is not None and self.params.hold_time:
+            self.deadlines[Timer.KEEPALIVE] = now + self._jitter(self.params.keepalive_time)
+
+    def _restart_hold_timer(self, now: float) -> None:
+        if self.params is not None and self.params.hold_time:
+            self.deadlines[Timer.HOLD] = now + self.params.hold_time
+
+    def _close(self) -> None:
+        if self._connected:
+            self._connected = False
+            self._events.append(CloseRequested())
+        self._framer = Framer()
+
+    def _go_idle(self, now: float, reason: DownReason, damp: bool = True, restart: bool = True) -> State:
+        """Release everything and go Idle (RFC 4271 §8.2.2), with peer oscillation damping."""
+        was_connected = self.state in _CONNECTED
+        was_established = self.state is State.ESTABLISHED
+        self._close()
+        self.deadlines.clear()
+        self.params = None
+        self.received.clear()
+        self._max_prefix_reported.clear()
+        self.last_down = reason
+        if was_connected:
+            self._events.append(SessionDown(reason, was_established))
+        if (
+            was_established
+            and self.established_at is not None
+            and now - self.established_at >= self.config.stable_time
+        ):
+            self.failures = 0
+        self.established_at = None
+        if self.admin_up and restart:
+            if damp:
+                self.failures += 1
+            delay = min(
+                self.config.idle_hold_time * 2 ** max(self.failures - 1, 0), self.config.max_idle_hold_time
+            )
+            self.deadlines[Timer.IDLE_HOLD] = now + self._jitter(delay) if delay else now
+        return State.IDLE
+
+    # ----------------------------------------------------------------- actions
+
+    def _nothing(self, now: float, arg: object) -> None:
+        return None
+
+    def _start(self, now: float, arg: object) -> State:
+        self.admin_up = True
+        self.deadlines.pop(Timer.IDLE_HOLD, None)
+        self.connect_retry_counter = 0
+        if self.config.passive:
+            return State.ACTIVE
+        self._connect(now, arg)
+        return State.CONNECT
+
+    def _admin_down(self, now: float, arg: object) -> None:
+        self.deadlines.clear()
+        self.last_down = DownReason(DownKind.ADMIN_STOP)
+
+    def _refuse_connection(self, now: float, arg: object) -> None:
+        self._events.append(CloseRequested())
+
+    def _connect(self, now: float, arg: object) -> None:
+        self.deadlines[Timer.CONNECT_RETRY] = now + self._jitter(self.config.connect_retry_time)
+        self._events.append(ConnectRequested())
+
+    def _connect_failed(self, now: float, arg: object) -> None:
+        self.connect_retry_counter += 1
+        self._connected = False
+        if not self.config.passive and Timer.CONNECT_RETRY not in self.deadlines:
+            self.deadlines[Timer.CONNECT_RETRY] = now + self._jitter(self.config.connect_retry_time)
+
+    def _stop_unconnected(self, now: float, arg: object) -> None:
+        self.deadlines.clear()
+        self.connect_retry_counter = 0
+        self._close()
+        self.last_down = DownReason(DownKind.ADMIN_STOP)
+
+    def _send_open(self, now: float, arg: object) -> None:
+        self._connected = True
+        self.deadlines.pop(Timer.CONNECT_RETRY, None)
+        self._local_open = build_open(self.config)
+        self._send(self._local_open)
+        self.deadlines[Timer.HOLD] = now + OPEN_HOLD_TIME
+
+    def _stop_connected(self, now: float, arg: object) -> State:
+        note = arg if isinstance(arg, Notification) else Notification.shutdown()
+        self._send(note)
+        self.connect_retry_counter = 0
+        return self._go_idle(now, DownReason(DownKind.ADMIN_STOP, note), damp=False, restart=False)
+
+    def _hold_expired(self, now: float, arg: object) -> State:
+        note = Notification(ErrorCode.HOLD_TIMER_EXPIRED)
+        self._send(note)
+        return self._go_idle(now, DownReason(DownKind.HOLD_TIMER_EXPIRED, note))
+
+    def _lost_in_opensent(self, now: float, arg: object) -> State:
+        # RFC 4271 §8.2.2 OpenSent, event 18: close, restart ConnectRetry, go Active.
+        down = DownReason(DownKind.TCP_FAILED, detail=str(arg or ""))
+        self._close()
+        self.last_down = down
+        self._events.append(SessionDown(down, False))
+        self.deadlines.clear()
+        if not self.config.passive:
+            self.deadlines[Timer.CONNECT_RETRY] = now + self._jitter(self.config.connect_retry_time)
+        return State.ACTIVE
+
+    def _connection_lost(self, now: float, arg: object) -> State:
+        return self._go_idle(now, DownReason(DownKind.TCP_FAILED, detail=str(arg or "")))
+
+    def _send_error(self, now: float, arg: object) -> State:
+        assert isinstance(arg, NotificationError)
+        note = Notification.from_error(arg)
+        self._send(note)
+        return self._go_idle(now, DownReason(DownKind.NOTIFICATION_SENT, note, arg.reason))
+
+    def _fsm_error(self, now: float, inp: Input) -> None:
+        if self._connected:
+            note = Notification(ErrorCode.FSM, FSM_SUBCODES.get(self.state, FsmSubcode.UNSPECIFIED))
+            self._send(note)
+            reason = DownReason(
+                DownKind.NOTIFICATION_SENT, note, f"unexpected {inp.value} in {self.state.value}"
+            )
+        else:
+            reason = DownReason(DownKind.TCP_FAILED, detail=f"unexpected {inp.value} in {self.state.value}")
+        self._set_state(self._go_idle(now, reason))
+
+    def _collision_dump(self, now: float, arg: object) -> State:
+        note = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
+        self._send(note)
+        self.admin_up = False  # the surviving connection carries the peering on
+        return self._go_idle(now, DownReason(DownKind.COLLISION, note), damp=False, restart=False)
+
+    def _notification_received(self, now: float, arg: object) -> State:
+        assert isinstance(arg, Notification)
+        # NotifMsgVerErr does not count as a failure for damping (RFC 4271 §8.2.2, event 24).
+        damp = not (arg.code == ErrorCode.OPEN_MESSAGE and arg.subcode == 1)
+        return self._go_idle(now, DownReason(DownKind.NOTIFICATION_RECEIVED, arg), damp=damp)
+
+    def _receive_open(self, now: float, arg: object) -> State:
+        assert isinstance(arg, Open) and self._local_open is not None
+        try:
+            self.params = negotiate(self.config, self._local_open, arg)
+        except OpenMessageError as exc:
+            return self._send_error(now, exc)
+        self._framer.max_size = self.params.ctx.max_message_size
+        self.deadlines.pop(Timer.CONNECT_RETRY, None)
+        self._send(Keepalive())
+        if self.params.hold_time:
+            self._restart_hold_timer(now)
+            self._restart_keepalive(now)
+        else:
+            self.deadlines.pop(Timer.HOLD, None)
+        return State.OPENCONFIRM
+
+    def _send_keepalive(self, now: float, arg: object) -> None:
+        self._send(Keepalive())
+        self._restart_keepalive(now)
+
+    def _establish(self, now: float, arg: object) -> None:
+        assert self.params is not None
+        self._restart_hold_timer(now)
+        self.established_at = now
+        self._events.append(SessionUp(self.params))
+
+    def _restart_hold(self, now: float, arg: object) -> None:
+        self._restart_hold_timer(now)
+
+    def _receive_update(self, now: float, arg: object) -> State:
+        assert isinstance(arg, Update)
+        self._restart_hold_timer(now)
+        self.updates_received += 1
+        limit = self.config.max_prefixes
+        for family, prefix in arg.withdrawals():
+            self.received.get(family, set()).discard(prefix)
+        for family, prefix in arg.announced():
+            bucket = self.received.setdefault(family, set())
+            if limit is not None and len(bucket) >= limit and prefix not in bucket:
+                if self.config.max_prefix_action == "cease":
+                    # RFC 4486 §4: data is AFI, SAFI and the configured upper bound.
+                    data = family.afi.to_bytes(2, "big") + bytes((family.safi,)) + limit.to_bytes(4, "big")
+                    note = Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data)
+                    self._send(note)
+                    return self._go_idle(now, DownReason(DownKind.MAX_PREFIX, note, f"{family}: > {limit}"))
+                if family not in self._max_prefix_reported:
+                    self._max_prefix_reported.add(family)
+                    self._events.append(MaxPrefixExceeded(family, limit + 1))
+                continue
+            bucket.add(prefix)
+        self._events.append(UpdateReceived(arg))
+        return State.ESTABLISHED
+
+    def _receive_route_refresh(self, now: float, arg: object) -> None:
+        assert isinstance(arg, RouteRefresh) and self.params is not None
+        family = Family(arg.afi, arg.safi)
+        # RFC 2918 §4: ignore families we did not negotiate; RFC 7313 §5: ignore unknown subtypes.
+        if not self.params.route_refresh or family not in self.params.families or arg.subtype > 2:
+            return
+        self._events.append(RouteRefreshRequested(family, arg.subtype))
