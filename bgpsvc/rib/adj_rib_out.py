@@ -1,0 +1,148 @@
+"""Adj-RIB-Out: the whole desired set in, a delta out, packed UPDATEs (RFC 4271 §3.2, §9.2).
+
+``diff`` is pure and ``commit`` records what was queued, so "nothing to do" is an empty delta and
+nothing the peer already has is sent again. Announcements are grouped by their (identical) wire
+attribute tuple and packed with one encoded attribute block per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..wire import (
+    Family,
+    Negotiated,
+    Prefix,
+    RouteRefreshSubtype,
+    Safi,
+    encode,
+    end_of_rib,
+    pack_updates,
+    pack_withdrawals,
+)
+from ..wire.messages import RouteRefresh
+from .export import Attrs, Export, RouteAttrs
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Changes to send: prefixes to (re)announce with their wire attributes, and prefixes to withdraw."""
+
+    announce: Mapping[Prefix, Attrs] = field(default_factory=dict)
+    withdraw: tuple[Prefix, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.announce) or bool(self.withdraw)
+
+    def __len__(self) -> int:
+        return len(self.announce) + len(self.withdraw)
+
+
+EMPTY = Delta()
+
+
+def _family(prefix: Prefix, safi: int = Safi.UNICAST) -> Family:
+    return Family(prefix[0], safi)
+
+
+class AdjRibOut:
+    """What one peer has been sent, and how to bring it to a new desired set."""
+
+    def __init__(self, export: Export, ctx: Negotiated) -> None:
+        self.export = export
+        self.ctx = ctx
+        #: Prefix -> the wire attributes the peer has for it.
+        self.sent: dict[Prefix, Attrs] = {}
+        #: Desired prefixes this session cannot carry (no next hop of that family): counted, not sent.
+        self.unroutable = 0
+
+    def set_export(self, export: Export) -> None:
+        """Change per-peer parameters (e.g. graceful shutdown); the next diff re-announces what changed."""
+        self.export = export
+
+    def diff(self, desired: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None) -> Delta:
+        """Delta from what was sent to ``desired`` (pure: call ``commit`` once the bytes are queued)."""
+        allowed = None if families is None else {f.afi for f in families}
+        build = self.export.attributes
+        sent = self.sent
+        announce: dict[Prefix, Attrs] = {}
+        unroutable = 0
+        keep: set[Prefix] = set()
+        for prefix, route in desired.items():
+            if allowed is not None and prefix[0] not in allowed:
+                continue
+            attrs = build(route, _family(prefix))
+            if attrs is None:
+                unroutable += 1
+                continue
+            keep.add(prefix)
+            have = sent.get(prefix)
+            if have is not attrs and have != attrs:
+                announce[prefix] = attrs
+        self.unroutable = unroutable
+        if len(keep) == len(sent) and not announce:
+            return EMPTY
+        withdraw = tuple(p for p in sent if p not in keep)
+        return Delta(announce, withdraw)
+
+    def commit(self, delta: Delta) -> None:
+        """Record that ``delta`` has been queued for the peer."""
+        self.sent.update(delta.announce)
+        for p in delta.withdraw:
+            self.sent.pop(p, None)
+
+    def pack(self, delta: Delta) -> list[bytes]:
+        """UPDATE messages for ``delta``: withdrawals first, then announcements grouped by attributes."""
+        out = pack_withdrawals(delta.withdraw, self.ctx) if delta.withdraw else []
+        out += self._pack_announce(delta.announce)
+        return out
+
+    def _pack_announce(self, announce: Mapping[Prefix, Attrs]) -> list[bytes]:
+        groups: dict[int, tuple[Attrs, list[Prefix]]] = {}
+        for prefix, attrs in announce.items():
+            g = groups.get(id(attrs))
+            if g is None:
+                groups[id(attrs)] = (attrs, [prefix])
+            else:
+                g[1].append(prefix)
+        # Equal tuples built separately still pack together: merge groups by value.
+        merged: dict[Attrs, list[Prefix]] = {}
+        for attrs, prefixes in groups.values():
+            merged.setdefault(attrs, []).extend(prefixes)
+        out: list[bytes] = []
+        for attrs, prefixes in merged.items():
+            out += pack_updates(attrs, prefixes, self.ctx)
+        return out
+
+    def update(
+        self, desired: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None
+    ) -> list[bytes]:
+        """``diff`` + ``pack`` + ``commit`` in one step; the messages must then be sent."""
+        delta = self.diff(desired, families)
+        if not delta:
+            return []
+        msgs = self.pack(delta)
+        self.commit(delta)
+        return msgs
+
+    def full_table(self) -> list[bytes]:
+        """Everything the peer has, again (ROUTE-REFRESH, RFC 2918 §4)."""
+        return self._pack_announce(self.sent)
+
+    def refresh(self, family: Family, enhanced: bool) -> list[bytes]:
+        """Answer a ROUTE-REFRESH for ``family``, wrapped in BoRR/EoRR if enhanced (RFC 7313 §4)."""
+        table = self._pack_announce({p: a for p, a in self.sent.items() if p[0] == family.afi})
+        if not enhanced:
+            return table
+        borr = encode(RouteRefresh(family.afi, family.safi, RouteRefreshSubtype.BORR), self.ctx)
+        eorr = encode(RouteRefresh(family.afi, family.safi, RouteRefreshSubtype.EORR), self.ctx)
+        return [borr, *table, eorr]
+
+    def end_of_rib(self, families: Iterable[Family]) -> list[bytes]:
+        """End-of-RIB markers (RFC 4724 §2)."""
+        return [encode(end_of_rib(f), self.ctx) for f in families]
+
+    def clear(self) -> None:
+        """Forget everything (the session went down)."""
+        self.sent.clear()
