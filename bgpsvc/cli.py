@@ -1,13 +1,18 @@
-"""Command line: ``bgpsvc decode``, ``bgpsvc encode`` and ``bgpsvc demo`` (the codec demo)."""
+"""Command line: ``bgpsvc run``, ``status``, and the codec tools ``decode``, ``encode``, ``demo``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import json
+import logging
 import sys
+import urllib.request
 from collections.abc import Sequence
 
+from .config import ConfigError, load_config
+from .runtime import run
 from .wire import (
     IPV4_UNICAST,
     IPV6_UNICAST,
@@ -156,6 +161,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _print_messages(b"".join(msgs), Negotiated(), False)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the speaker from a YAML config until SIGTERM/SIGINT."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"bgpsvc: invalid config: {exc}", file=sys.stderr)
+        return 2
+    level = args.log_level or config.log_level
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run(config, args.config))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the running speaker's peers (from its control endpoint)."""
+    url = f"http://{args.control}/status"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            data = json.loads(resp.read())
+    except (OSError, ValueError) as exc:
+        print(f"bgpsvc: cannot read {url}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"AS {data['local_as']}  router-id {data['router_id']}  routes {data['routes']}")
+    print(f"{'peer':<28}{'AS':>11}  {'state':<12}{'uptime':>10}{'sent':>9}{'rcvd':>9}  last down")
+    for p in data["peers"]:
+        up = p["uptime"]
+        uptime = "-" if up is None else f"{int(up) // 3600}h{int(up) % 3600 // 60:02d}m{int(up) % 60:02d}s"
+        rcvd = sum(p["prefixes_received"].values())
+        print(
+            f"{p['name']:<28}{p['peer_as']:>11}  {p['state']:<12}{uptime:>10}{p['prefixes_sent']:>9}{rcvd:>9}"
+            f"  {p['last_down'] or '-'}"
+        )
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--two-octet", action="store_true", help="peer without 4-octet AS support (RFC 6793)")
     p.add_argument("--extended-message", action="store_true", help="allow 65535-octet messages (RFC 8654)")
@@ -198,6 +240,14 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
     m = sub.add_parser("demo", help="encode an UPDATE and decode it back")
     m.set_defaults(func=cmd_demo)
+    r = sub.add_parser("run", help="run the speaker from a YAML config")
+    r.add_argument("--config", "-c", required=True, help="YAML config file")
+    r.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    r.set_defaults(func=cmd_run)
+    st = sub.add_parser("status", help="show the running speaker's peers")
+    st.add_argument("--control", default="127.0.0.1:9179", help="host:port of the control endpoint")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
     return ap
 
 

@@ -255,7 +255,7 @@ class As4Aggregator(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) != 8:
-            raise Malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "AS4_AGGREGATOR length is not 8")
+            raise length_error("AS4_AGGREGATOR length is not 8")
         asn, addr = _AGG4.unpack(value)
         return cls(asn, ipaddress.IPv4Address(addr))
 

@@ -107,6 +107,10 @@ class ExtendedNextHop(Capability):
     CODE = CapabilityCode.EXTENDED_NEXT_HOP
     entries: tuple[tuple[int, int, int], ...]
 
+    def __post_init__(self) -> None:
+        if len(self.entries) * 6 > 255:
+            raise ValueError("at most 42 extended next hop entries fit a capability")
+
     def encode_value(self) -> bytes:
         return b"".join(_ENH.pack(*e) for e in self.entries)
 
@@ -160,6 +164,8 @@ class GracefulRestart(Capability):
     def __post_init__(self) -> None:
         if not 0 <= self.restart_time <= 0xFFF:
             raise ValueError("restart time is 12 bits (0..4095 s)")
+        if 2 + 4 * len(self.families) > 255:
+            raise ValueError("at most 63 families fit a graceful restart capability")
 
     def encode_value(self) -> bytes:
         head = (0x8000 if self.restarting else 0) | (0x4000 if self.notification else 0) | self.restart_time
@@ -214,6 +220,8 @@ class AddPath(Capability):
     entries: tuple[tuple[int, int, int], ...]
 
     def __post_init__(self) -> None:
+        if len(self.entries) * 4 > 255:
+            raise ValueError("at most 63 ADD-PATH entries fit a capability")
         for _, _, sr in self.entries:
             if sr not in (1, 2, 3):
                 raise ValueError("ADD-PATH send/receive is 1, 2 or 3")
@@ -248,6 +256,10 @@ class LongLivedGracefulRestart(Capability):
     CODE = CapabilityCode.LONG_LIVED_GRACEFUL_RESTART
     families: tuple[LongLivedGracefulRestartFamily, ...] = ()
 
+    def __post_init__(self) -> None:
+        if len(self.families) * 7 > 255:
+            raise ValueError("at most 36 families fit a long-lived graceful restart capability")
+
     def encode_value(self) -> bytes:
         return b"".join(
             _AFI_SAFI_FLAGS.pack(f.afi, f.safi, 0x80 if f.forwarding else 0) + f.stale_time.to_bytes(3, "big")
@@ -278,8 +290,8 @@ class Fqdn(Capability):
     domain: str = ""
 
     def __post_init__(self) -> None:
-        if len(self.hostname.encode()) > 255 or len(self.domain.encode()) > 255:
-            raise ValueError("hostname and domain are at most 255 octets")
+        if 2 + len(self.hostname.encode()) + len(self.domain.encode()) > 255:
+            raise ValueError("hostname and domain together are at most 253 octets")
 
     def encode_value(self) -> bytes:
         h, d = self.hostname.encode(), self.domain.encode()

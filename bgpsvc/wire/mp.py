@@ -22,7 +22,12 @@ _AFI_SAFI = Struct(">HB")
 
 
 class NlriError(Malformed):
-    """An MP attribute's NLRI could not be parsed: AFI/SAFI disable or session reset (RFC 7606 §5.3)."""
+    """An MP attribute whose NLRI cannot be located or parsed: AFI/SAFI disable, or session reset when
+    not even the AFI/SAFI can be read (RFC 7606 §5.3, §7.11)."""
+
+    def __init__(self, subcode: int, reason: str, handling: Handling = Handling.AFI_SAFI_DISABLE) -> None:
+        super().__init__(subcode, reason)
+        self.handling = handling
 
 
 def _check_prefixes(prefixes: tuple[Prefix, ...], afi: int) -> None:
@@ -56,7 +61,7 @@ class MpReachNlri(PathAttribute):
 
     TYPE = AttrType.MP_REACH_NLRI
     FLAGS = OPTIONAL_NON_TRANSITIVE
-    MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED = Handling.AFI_SAFI_DISABLE
 
     afi: int
     safi: int
@@ -89,6 +94,10 @@ class MpReachNlri(PathAttribute):
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
+        if len(value) < 3:
+            raise NlriError(
+                UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI too short", Handling.SESSION_RESET
+            )
         if len(value) < 5:
             raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI too short")
         afi, safi, nh_len = _AFI_SAFI_NHLEN.unpack_from(value)
@@ -99,8 +108,9 @@ class MpReachNlri(PathAttribute):
         try:
             next_hop = decode_next_hop(afi, value[4 : 4 + nh_len])
         except Malformed as exc:
-            exc.withdraw = (family, nlri)  # the NLRI are still locatable: treat-as-withdraw them
-            raise
+            # RFC 7606 §7.11: the next hop precedes the NLRI, so a bad one means the NLRI cannot be
+            # reliably located: AFI/SAFI disable (or session reset), never treat-as-withdraw.
+            raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, exc.reason) from None
         return cls(afi, safi, next_hop, nlri)
 
 
@@ -134,7 +144,9 @@ class MpUnreachNlri(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) < 3:
-            raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_UNREACH_NLRI too short")
+            raise NlriError(
+                UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_UNREACH_NLRI too short", Handling.SESSION_RESET
+            )
         afi, safi = _AFI_SAFI.unpack_from(value)
         return cls(afi, safi, _decode_nlri(value[3:], Family(afi, safi), ctx))
 

@@ -134,6 +134,7 @@ _CacheEntry = tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
 _CACHE: dict[int, tuple[Negotiated, dict[tuple[bytes, bool], _CacheEntry]]] = {}
 _CACHE_MAX = 4096
 _MP_TYPES = (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
+_AS4_TYPES = (AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR)
 
 
 def _error(
@@ -238,31 +239,60 @@ def decode_attributes(
             out.append(UnknownAttribute(type_code, flags & 0xE0, value))
             continue
         is_mp = type_code in _MP_TYPES
+        expected = cls.FLAGS
+        flag_error = (flags & 0xC0) != expected or bool(flags & PARTIAL and expected != OPTIONAL_TRANSITIVE)
         if is_mp:
             family = mp_family(value)
-            if family is not None and family not in PREFIX_FAMILIES:
-                # A family this codec does not decode: keep it opaque; the session decides (RFC 4760 §7).
-                out.append(UnknownAttribute(type_code, flags & 0xE0, value))
+            if family is None:
+                raise _error(
+                    UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+                    block[at:end],
+                    "MP attribute too short to name its AFI/SAFI",
+                    Handling.SESSION_RESET,
+                    type_code,
+                )
+            if flag_error:
+                # RFC 7606 §5.3/§3(j): MP attributes with flags inconsistent with RFC 4760 are incorrect.
+                raise _error(
+                    UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
+                    block[at:end],
+                    f"bad flags {flags:#04x} for attribute {type_code}",
+                    Handling.AFI_SAFI_DISABLE,
+                    type_code,
+                )
+            if family not in PREFIX_FAMILIES:
+                # A family this codec does not decode (and so never negotiates): ignore it (RFC 4760 §7).
                 errors.append(
                     _error(
                         UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
                         block[at:end],
-                        f"family {family} not decoded",
+                        f"family {family} not supported",
                         Handling.ATTRIBUTE_DISCARD,
                         type_code,
                     )
                 )
                 continue
-        expected = cls.FLAGS
-        flag_error = (flags & 0xC0) != expected or bool(flags & PARTIAL and expected != OPTIONAL_TRANSITIVE)
-        if flag_error and not is_mp:
-            # RFC 7606 §3(c): a flags conflict makes the attribute malformed.
+        elif flag_error:
+            # RFC 7606 §3(c): a flags conflict makes the attribute malformed, handled as treat-as-withdraw
+            # unless the attribute's own handling of malformed values is stronger.
             errors.append(
                 _error(
                     UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
                     block[at:end],
                     f"bad flags {flags:#04x} for attribute {type_code}",
-                    cls.MALFORMED,
+                    max(cls.MALFORMED, Handling.TREAT_AS_WITHDRAW),
+                    type_code,
+                )
+            )
+            continue
+        elif ctx.four_octet_as and type_code in _AS4_TYPES:
+            # RFC 6793 §6: a NEW speaker discards AS4_PATH/AS4_AGGREGATOR received from a NEW speaker.
+            errors.append(
+                _error(
+                    UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+                    block[at:end],
+                    f"attribute {type_code} from a 4-octet AS speaker",
+                    Handling.ATTRIBUTE_DISCARD,
                     type_code,
                 )
             )
@@ -270,9 +300,7 @@ def decode_attributes(
         try:
             attr = cls.decode_value(value, ctx)
         except NlriError as exc:
-            raise _error(
-                exc.subcode, block[at:end], exc.reason, Handling.AFI_SAFI_DISABLE, type_code
-            ) from None
+            raise _error(exc.subcode, block[at:end], exc.reason, exc.handling, type_code) from None
         except Malformed as exc:
             errors.append(
                 _error(
@@ -286,20 +314,6 @@ def decode_attributes(
             if exc.withdraw is not None:
                 lost.append(exc.withdraw)
             continue
-        if flag_error:
-            # MP attributes with bad flags: their NLRI are known, so treat them as withdrawn.
-            errors.append(
-                _error(
-                    UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
-                    block[at:end],
-                    f"bad flags {flags:#04x} for attribute {type_code}",
-                    Handling.TREAT_AS_WITHDRAW,
-                    type_code,
-                )
-            )
-            if isinstance(attr, MpReachNlri):
-                lost.append((attr.family, attr.nlri))
-                continue
         out.append(attr)
     # RFC 7606 §3(d): missing well-known mandatory attributes when there is something to reach.
     reach = has_nlri or any(isinstance(a, MpReachNlri) and a.nlri for a in out) or any(p for _, p in lost)
@@ -328,6 +342,10 @@ def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
         entry = (ctx, {})
         _CACHE[id(ctx)] = entry
     return entry[1]
+
+
+def _reaches(attrs: tuple[PathAttribute, ...]) -> bool:
+    return any(isinstance(a, MpReachNlri) and a.nlri for a in attrs)
 
 
 def _has_mp(attrs: tuple[PathAttribute, ...]) -> bool:
@@ -382,6 +400,12 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     worst = max(errs, key=lambda e: e.handling)
     if worst.handling >= Handling.AFI_SAFI_DISABLE:
         raise worst
+    if worst.handling == Handling.TREAT_AS_WITHDRAW and not has_nlri and not lost and not _reaches(attrs):
+        # RFC 7606 §5.2: with no reachable NLRI there is nothing to treat as withdrawn, so any error
+        # stronger than attribute-discard resets the session.
+        raise UpdateMessageError(
+            worst.subcode, worst.data, worst.reason, Handling.SESSION_RESET, worst.attr_type
+        )
     if worst.handling == Handling.TREAT_AS_WITHDRAW:
         return _treat_as_withdraw(withdrawn, attrs, nlri, lost, errs)
     return _trusted(tuple(withdrawn), attrs, tuple(nlri), errs)

@@ -1,0 +1,98 @@
+"""``bgpsvc run`` configuration: valid files load, invalid ones name the field and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bgpsvc.config import ConfigError, load_config, parse_config, parse_routes_file
+from bgpsvc.rib import RouteAttrs
+from bgpsvc.wire import IPV4_UNICAST, Community, Prefix
+
+GOOD = """
+local_as: 64512
+router_id: 192.0.2.1
+listen: [{address: 127.0.0.1, port: 1179}]
+drain_time: 2
+peers:
+  - address: 192.0.2.254
+    peer_as: 4200000001
+    hold_time: 30
+    password: s3cret
+    ttl_security: true
+    families: [ipv4-unicast]
+routes:
+  - prefix: 198.51.100.0/24
+    med: 10
+    communities: ["64512:100", NO_EXPORT]
+  - 203.0.113.0/25
+"""
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(GOOD)
+    cfg = load_config(f)
+    assert cfg.speaker.local_as == 64512 and cfg.speaker.listen == (("127.0.0.1", 1179),)
+    (peer,) = cfg.speaker.peers
+    assert peer.peer_as == 4200000001 and peer.ttl_security and peer.families == (IPV4_UNICAST,)
+    assert cfg.routes[Prefix.from_network("198.51.100.0/24")] == RouteAttrs(
+        med=10, communities=((64512 << 16) | 100, Community.NO_EXPORT)
+    )
+    assert cfg.routes[Prefix.from_network("203.0.113.0/25")] == RouteAttrs()
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"local_as": 0}, r"^local_as: 0 is outside"),
+        ({"router_id": "2001:db8::1"}, r"^router_id: must be an IPv4"),
+        ({"router_id": None}, r"^router_id: required"),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1, "hold_time": 2}]},
+            r"^peers\[0\]\.hold_time: must be 0 or 3",
+        ),
+        ({"peers": [{"address": "not-an-ip", "peer_as": 1}]}, r"^peers\[0\]\.address: "),
+        ({"peers": [{"address": "192.0.2.9", "peer_as": 1, "holdtime": 9}]}, r"did you mean 'hold_time'"),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1, "families": ["ipv5"]}]},
+            r"^peers\[0\]\.families: unknown",
+        ),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1, "multihop": 2, "ttl_security": True}]},
+            r"^peers\[0\]\.ttl_security: cannot be combined",
+        ),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1}, {"address": "192.0.2.9", "peer_as": 2}]},
+            r"^peers\[1\]\.address: 192\.0\.2\.9 is configured twice",
+        ),
+        ({"routes": [{"prefix": "198.51.100.0/24", "med": -1}]}, r"^routes\[0\]\.med: -1 is outside"),
+        ({"routes": [{"prefix": "198.51.100.1/24"}]}, r"^routes\[0\]\.prefix: .*host bits"),
+        (
+            {"routes": [{"prefix": "198.51.100.0/24", "communities": ["1:2:3"]}]},
+            r"^routes\[0\]\.communities: ",
+        ),
+        ({"graceful_restart": {"restart_time": 5000}}, r"^graceful_restart\.restart_time: 5000 is outside"),
+        ({"log_level": "loud"}, r"^log_level: must be"),
+        ({"listen": [{"address": "127.0.0.1", "port": 70000}]}, r"^listen\[0\]\.port: 70000 is outside"),
+    ],
+)
+def test_bad_config_names_the_field(patch: dict[str, object], message: str) -> None:
+    data = yaml.safe_load(GOOD)
+    data.update(patch)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data)
+
+
+def test_routes_file_format() -> None:
+    routes = parse_routes_file(
+        "# anycast\n198.51.100.0/24 med=5 communities=64512:1,NO_EXPORT\n2001:db8:1::/48\n\n", "routes.txt"
+    )
+    assert routes[Prefix.from_network("198.51.100.0/24")].med == 5
+    assert Prefix.from_network("2001:db8:1::/48") in routes
+    with pytest.raises(ConfigError, match=r"^routes\.txt:2: expected key=value"):
+        parse_routes_file("198.51.100.0/24\n203.0.113.0/24 med\n", "routes.txt")
+    with pytest.raises(ConfigError, match=r"^routes\.txt:1\.colour: unknown field"):
+        parse_routes_file("198.51.100.0/24 colour=blue\n", "routes.txt")
