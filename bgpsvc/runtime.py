@@ -1,4 +1,8 @@
-"""``bgpsvc run``: speaker, control endpoint, signals (TERM/INT stop gracefully, HUP reloads routes)."""
+"""``bgpsvc run``: speaker, control endpoint and signals.
+
+SIGTERM/SIGINT stop gracefully (a second one skips the drain), SIGHUP reloads routes, SIGUSR1 exits
+for a restart (graceful restart: no withdrawal, no NOTIFICATION).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 
 from .aio import Speaker
 from .aio.control import ControlServer, json_handler
-from .config import ConfigError, RunConfig, load_routes
+from .config import ConfigError, RunConfig, load_config, load_routes
 
 log = logging.getLogger("bgpsvc")
 
@@ -45,6 +49,13 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     terms = 0
+    restart = False
+
+    def on_restart() -> None:
+        nonlocal restart
+        log.info("exiting for a restart (SIGUSR1): no withdrawal, peers keep our routes (graceful restart)")
+        restart = True
+        stop.set()
 
     def on_term() -> None:
         nonlocal terms
@@ -56,19 +67,24 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
             speaker.skip_drain()
 
     def on_hup() -> None:
+        # Routes (inline and file) are re-read and applied as a delta; other settings need a restart.
         try:
-            new = load_routes(config)
+            fresh = load_config(config_path) if config_path is not None else config
+            new = load_routes(fresh)
         except (ConfigError, OSError) as exc:
             log.error("SIGHUP: routes not reloaded: %s", exc)
             return
+        if fresh.speaker != config.speaker:
+            log.warning("SIGHUP: only routes are reloaded; restart to apply other changes")
         log.info("SIGHUP: %d routes", len(new))
         speaker.set_routes(new)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_term)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    loop.add_signal_handler(signal.SIGUSR1, on_restart)
     await stop.wait()
-    await speaker.stop()
+    await speaker.stop(restart=restart)
     if control is not None:
         await control.stop()
     log.info("stopped")

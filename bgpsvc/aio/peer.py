@@ -134,6 +134,20 @@ class PeerRunner:
         """Start the session (connects unless passive)."""
         self._drive(self.session.start)
 
+    def withdraw_all(self) -> None:
+        """Withdraw everything this peer has from us (before a final Cease, so nothing lingers as stale)."""
+        rib = self.rib_out
+        if rib is not None and self.session.established:
+            msgs = rib.update({})
+            self.prefixes_sent = 0
+            self._send(msgs)
+
+    def restart_exit(self) -> None:
+        """Leave for a restart: close without a NOTIFICATION, so graceful-restart helpers keep our routes."""
+        if self._conn is not None and self._conn.transport is not None:
+            self._conn.transport.write(self.session.data_to_send())
+        self.close()
+
     def stop(self, message: str) -> None:
         """Cease with an RFC 9003 message and close."""
         if self._incoming is not None:

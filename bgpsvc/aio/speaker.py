@@ -128,13 +128,25 @@ class Speaker:
         """End the graceful-shutdown wait now (a second SIGTERM)."""
         self._skip_drain.set()
 
-    async def stop(self, drain_time: float | None = None, message: str | None = None) -> None:
-        """Graceful stop: GRACEFUL_SHUTDOWN re-advertisement, drain, Cease with an RFC 9003 message."""
+    async def stop(
+        self, drain_time: float | None = None, message: str | None = None, restart: bool = False
+    ) -> None:
+        """Stop. By default gracefully: GRACEFUL_SHUTDOWN re-advertisement (RFC 8326), drain, withdrawal of
+        every route, then Cease/Administrative Shutdown with an RFC 9003 message.
+
+        ``restart=True`` instead closes the connections without a NOTIFICATION and without withdrawing:
+        peers acting as graceful-restart helpers (RFC 4724 §4.2) keep forwarding to us until we are back.
+        """
         if self._stopping:
             self.skip_drain()
             await self._stopped.wait()
             return
         self._stopping = True
+        if restart:
+            for r in self.runners:
+                r.restart_exit()
+            await self._finish()
+            return
         drain = self.config.drain_time if drain_time is None else drain_time
         established = [r for r in self.runners if r.session.established]
         if drain > 0 and established:
@@ -145,7 +157,12 @@ class Speaker:
                 await asyncio.wait_for(self._skip_drain.wait(), drain)
         text = self.config.shutdown_message if message is None else message
         for r in self.runners:
+            # Withdraw first: a peer that negotiated RFC 8538 would otherwise keep our routes as stale.
+            r.withdraw_all()
             r.stop(text)
+        await self._finish()
+
+    async def _finish(self) -> None:
         for t in self._accept_tasks:
             t.cancel()
         for lsock in self._listeners:
