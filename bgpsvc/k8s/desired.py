@@ -1,0 +1,213 @@
+"""What one node advertises: a pure function of a cluster snapshot, the node's name and the policy.
+
+Rules (the product's contract, see README):
+
+- Service cluster IP ranges are advertised from every eligible node (ECMP across the cluster).
+- A Service with ``externalTrafficPolicy: Local`` gets a host route (/32, /128) per cluster IP, from
+  this node only if one of its EndpointSlices of the IP's family has an endpoint on this node that is
+  ready (``ready`` true or unset) -- or, with endpoint policy ``serving``, still serving while
+  terminating. Dual-stack is decided per family.
+- External IPs and LoadBalancer ingress IPs inside the configured ranges: host routes from endpoint
+  nodes for Local services; for Cluster services the configured range entry that contains the IP (an
+  aggregate) from every node, or the host route when the entry is a single address.
+- Headless and ExternalName services, and services annotated ``bgpsvc.io/advertise: "false"``, are
+  skipped. A node labelled ``node.kubernetes.io/exclude-from-external-load-balancers`` advertises
+  nothing (unless that is turned off).
+- A prefix wanted by several services is advertised once; it goes when none wants it.
+- Only addresses inside the configured ranges are ever advertised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..rib import RouteAttrs
+from ..wire import Prefix
+from .views import EXCLUDE_LB_LABEL, EndpointSliceView, Key, NodeView, ServiceView
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+CLUSTER_RANGE = "cluster-range"
+CLUSTER_IP = "cluster-ip"
+EXTERNAL_IP = "external-ip"
+LOADBALANCER_IP = "loadbalancer-ip"
+#: When classes want the same prefix, the attributes of the more specific class win.
+CLASS_PRIORITY = (CLUSTER_IP, LOADBALANCER_IP, EXTERNAL_IP, CLUSTER_RANGE)
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertisePolicy:
+    """Which ranges to advertise, how to judge endpoints, and per-class BGP attributes."""
+
+    service_cluster_ips: tuple[IPNetwork, ...] = ()
+    service_external_ips: tuple[IPNetwork, ...] = ()
+    service_loadbalancer_ips: tuple[IPNetwork, ...] = ()
+    #: "ready" (default) or "serving" (also keep terminating-but-serving endpoints).
+    endpoint_policy: str = "ready"
+    honour_exclude_label: bool = True
+    attributes: Mapping[str, RouteAttrs] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.endpoint_policy not in ("ready", "serving"):
+            raise ValueError("endpoint_policy: must be 'ready' or 'serving'")
+        unknown = set(self.attributes) - set(CLASS_PRIORITY)
+        if unknown:
+            raise ValueError(
+                f"attributes: unknown route class {sorted(unknown)[0]!r} (use {', '.join(CLASS_PRIORITY)})"
+            )
+
+    def attrs(self, route_class: str) -> RouteAttrs:
+        """Attributes for a route class."""
+        return self.attributes.get(route_class) or _DEFAULT
+
+
+_DEFAULT = RouteAttrs()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A consistent view of the cluster at one moment."""
+
+    services: Mapping[Key, ServiceView] = field(default_factory=dict)
+    slices: Mapping[Key, EndpointSliceView] = field(default_factory=dict)
+    nodes: Mapping[Key, NodeView] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Reason:
+    """Why a prefix is advertised: its class, the Service (if any) and the local endpoints that justify it."""
+
+    route_class: str
+    service: Key | None = None
+    endpoints: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.service is None:
+            return self.route_class
+        text = f"{self.route_class} {self.service[0]}/{self.service[1]}"
+        return f"{text} (endpoints {', '.join(self.endpoints)})" if self.endpoints else text
+
+
+_Range = tuple[int, int, int, IPNetwork]  # (version, network as int, prefix length, network)
+_IP_CACHE: dict[str, tuple[int, int, Prefix] | None] = {}
+_IP_CACHE_MAX = 1 << 18
+
+
+def _parse(ip: str) -> tuple[int, int, Prefix] | None:
+    """(version, address as int, host prefix), cached: the same Service IPs are seen every reconcile."""
+    hit = _IP_CACHE.get(ip, False)
+    if hit is not False:
+        return hit  # type: ignore[return-value]
+    try:
+        addr = ipaddress.ip_address(ip)
+        val: tuple[int, int, Prefix] | None = (addr.version, int(addr), Prefix.host(addr))
+    except ValueError:
+        val = None
+    if len(_IP_CACHE) >= _IP_CACHE_MAX:
+        _IP_CACHE.clear()
+    _IP_CACHE[ip] = val
+    return val
+
+
+def _ranges(nets: Iterable[IPNetwork]) -> tuple[_Range, ...]:
+    # Longest first, so the first match is the most specific entry.
+    return tuple(
+        sorted(((n.version, int(n.network_address), n.prefixlen, n) for n in nets), key=lambda r: -r[2])
+    )
+
+
+def _containing(parsed: tuple[int, int, Prefix], ranges: tuple[_Range, ...]) -> IPNetwork | None:
+    version, value, _ = parsed
+    for r_version, r_net, r_len, net in ranges:
+        bits = 32 if r_version == 4 else 128
+        if r_version == version and (value >> (bits - r_len)) == (r_net >> (bits - r_len)):
+            return net
+    return None
+
+
+def _endpoint_ok(ep_ready: bool | None, ep_serving: bool | None, policy: str) -> bool:
+    # EndpointConditions: a nil "ready" means ready; a nil "serving" defers to "ready".
+    ready = ep_ready is not False
+    if policy == "serving":
+        return ep_serving if ep_serving is not None else ready
+    return ready
+
+
+def local_endpoints(snapshot: Snapshot, node: str, policy: str) -> dict[tuple[Key, str], tuple[str, ...]]:
+    """(Service, address family) -> addresses of this node's endpoints that count, in one pass."""
+    found: dict[tuple[Key, str], set[str]] = {}
+    for s in snapshot.slices.values():
+        if not s.service_name:
+            continue
+        key: tuple[Key, str] | None = None
+        for ep in s.endpoints:
+            if ep.node_name == node and _endpoint_ok(ep.ready, ep.serving, policy):
+                if key is None:
+                    key = ((s.namespace, s.service_name), s.address_type)
+                found.setdefault(key, set()).update(ep.addresses)
+    return {k: tuple(sorted(v)) for k, v in found.items()}
+
+
+def node_eligible(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> bool:
+    """False when the node carries the exclusion label (and the policy honours it)."""
+    view = snapshot.nodes.get(("", node))
+    return not (policy.honour_exclude_label and view is not None and view.label(EXCLUDE_LB_LABEL) is not None)
+
+
+def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, tuple[Reason, ...]]:
+    """Every prefix this node advertises, with the reasons (sorted), for ``bgpsvc plan``."""
+    reasons: dict[Prefix, set[Reason]] = {}
+
+    def want(prefix: Prefix, reason: Reason) -> None:
+        reasons.setdefault(prefix, set()).add(reason)
+
+    if not node_eligible(snapshot, node, policy):
+        return {}
+    for net in policy.service_cluster_ips:
+        want(Prefix.from_network(net), Reason(CLUSTER_RANGE))
+    cluster_ranges = _ranges(policy.service_cluster_ips)
+    classes = (
+        (EXTERNAL_IP, _ranges(policy.service_external_ips), False),
+        (LOADBALANCER_IP, _ranges(policy.service_loadbalancer_ips), True),
+    )
+    local = local_endpoints(snapshot, node, policy.endpoint_policy)
+    for key, svc in snapshot.services.items():
+        if svc.type == "ExternalName" or svc.headless or not svc.advertise:
+            continue
+        if svc.local:
+            for ip in svc.cluster_ips:
+                parsed = _parse(ip)
+                if parsed is None or _containing(parsed, cluster_ranges) is None:
+                    continue
+                eps = local.get((key, "IPv4" if parsed[0] == 4 else "IPv6"))
+                if eps:
+                    want(parsed[2], Reason(CLUSTER_IP, key, eps))
+        for cls, ranges, lb in classes:
+            if not ranges:
+                continue
+            for ip in svc.lb_ips if lb else svc.external_ips:
+                parsed = _parse(ip)
+                entry = None if parsed is None else _containing(parsed, ranges)
+                if parsed is None or entry is None:
+                    continue
+                if svc.local:
+                    eps = local.get((key, "IPv4" if parsed[0] == 4 else "IPv6"))
+                    if eps:
+                        want(parsed[2], Reason(cls, key, eps))
+                elif entry.prefixlen == entry.max_prefixlen:
+                    want(parsed[2], Reason(cls, key))
+                else:
+                    want(Prefix.from_network(entry), Reason(cls, key))
+    return {p: tuple(sorted(r)) for p, r in reasons.items()}
+
+
+def desired_routes(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, RouteAttrs]:
+    """The whole set of routes ``node`` advertises, with per-class attributes."""
+    out: dict[Prefix, RouteAttrs] = {}
+    for prefix, reasons in explain(snapshot, node, policy).items():
+        classes = {r.route_class for r in reasons}
+        cls = next(c for c in CLASS_PRIORITY if c in classes)
+        out[prefix] = policy.attrs(cls)
+    return out

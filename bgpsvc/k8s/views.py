@@ -1,0 +1,191 @@
+"""Frozen views of the Kubernetes objects bgpsvc reads: only the fields that decide routes.
+
+Informers convert API JSON (``dict``) into these at the edge; nothing else in bgpsvc sees Kubernetes
+objects. Field semantics follow the v1 Service, discovery.k8s.io/v1 EndpointSlice and v1 Node APIs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+ADVERTISE_ANNOTATION = "bgpsvc.io/advertise"
+EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+#: Node annotations/labels bgpsvc reads (everything else is dropped at the edge).
+NODE_AS_KEYS = ("bgpsvc.io/local-as",)
+
+Key = tuple[str, str]  # (namespace, name); nodes use ("", name)
+
+
+def _ips(values: object) -> tuple[str, ...]:
+    out = []
+    if isinstance(values, list):
+        for v in values:
+            try:
+                out.append(str(ipaddress.ip_address(str(v))))
+            except ValueError:
+                continue  # "None" for headless services, or garbage: not an address
+    return tuple(out)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata") or {}
+    return meta if isinstance(meta, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """A v1 Service, reduced to what decides its routes."""
+
+    namespace: str
+    name: str
+    type: str = "ClusterIP"
+    cluster_ips: tuple[str, ...] = ()
+    external_ips: tuple[str, ...] = ()
+    lb_ips: tuple[str, ...] = ()
+    external_traffic_policy: str = "Cluster"
+    #: ``bgpsvc.io/advertise: "false"`` opts a Service out.
+    advertise: bool = True
+    headless: bool = False
+
+    @property
+    def key(self) -> Key:
+        """(namespace, name)."""
+        return (self.namespace, self.name)
+
+    @property
+    def local(self) -> bool:
+        """externalTrafficPolicy: Local."""
+        return self.external_traffic_policy == "Local"
+
+
+def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
+    """Build a ``ServiceView`` from API JSON."""
+    meta = _meta(obj)
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    headless = any(str(ip) == "None" for ip in cluster_ips)
+    ingress = ((status.get("loadBalancer") or {}).get("ingress")) or []
+    lb_ips = _ips([i.get("ip") for i in ingress if isinstance(i, Mapping) and i.get("ip")])
+    annotations = meta.get("annotations") or {}
+    return ServiceView(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        type=str(spec.get("type") or "ClusterIP"),
+        cluster_ips=_ips(cluster_ips),
+        external_ips=_ips(spec.get("externalIPs")),
+        lb_ips=lb_ips,
+        external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
+        advertise=str(annotations.get(ADVERTISE_ANNOTATION, "true")).lower() != "false",
+        headless=headless,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One endpoint of an EndpointSlice; conditions as in the API (None = unset)."""
+
+    addresses: tuple[str, ...]
+    node_name: str | None = None
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSliceView:
+    """A discovery.k8s.io/v1 EndpointSlice."""
+
+    namespace: str
+    name: str
+    service_name: str | None
+    address_type: str
+    endpoints: tuple[Endpoint, ...] = ()
+
+    @property
+    def key(self) -> Key:
+        """(namespace, name)."""
+        return (self.namespace, self.name)
+
+
+def _cond(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def endpointslice_from_dict(obj: Mapping[str, Any]) -> EndpointSliceView:
+    """Build an ``EndpointSliceView`` from API JSON."""
+    meta = _meta(obj)
+    labels = meta.get("labels") or {}
+    eps = []
+    for ep in obj.get("endpoints") or []:
+        if not isinstance(ep, Mapping):
+            continue
+        cond = ep.get("conditions") or {}
+        eps.append(
+            Endpoint(
+                addresses=tuple(str(a) for a in ep.get("addresses") or []),
+                node_name=ep.get("nodeName"),
+                ready=_cond(cond.get("ready")),
+                serving=_cond(cond.get("serving")),
+                terminating=_cond(cond.get("terminating")),
+            )
+        )
+    return EndpointSliceView(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        service_name=labels.get(SERVICE_NAME_LABEL),
+        address_type=str(obj.get("addressType") or ""),
+        endpoints=tuple(eps),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A v1 Node: its labels (for exclusion and peer selection), the AS override and its InternalIPs."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    internal_ips: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> Key:
+        """("", name)."""
+        return ("", self.name)
+
+    def label(self, key: str) -> str | None:
+        """A label's value, or None."""
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
+
+    def annotation(self, key: str) -> str | None:
+        """An annotation's value, or None."""
+        for k, v in self.annotations:
+            if k == key:
+                return v
+        return None
+
+
+def node_from_dict(obj: Mapping[str, Any]) -> NodeView:
+    """Build a ``NodeView`` from API JSON (only bgpsvc's annotations are kept)."""
+    meta = _meta(obj)
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    addrs = ((obj.get("status") or {}).get("addresses")) or []
+    internal = _ips(
+        [a.get("address") for a in addrs if isinstance(a, Mapping) and a.get("type") == "InternalIP"]
+    )
+    return NodeView(
+        name=str(meta.get("name", "")),
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        annotations=tuple(
+            sorted((str(k), str(v)) for k, v in annotations.items() if str(k).startswith("bgpsvc.io/"))
+        ),
+        internal_ips=internal,
+    )

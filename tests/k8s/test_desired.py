@@ -1,0 +1,343 @@
+"""desired_routes: table tests of every rule, and hypothesis properties (order independence, irrelevance)."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bgpsvc.k8s.desired import (
+    CLUSTER_IP,
+    CLUSTER_RANGE,
+    EXTERNAL_IP,
+    LOADBALANCER_IP,
+    AdvertisePolicy,
+    Snapshot,
+    desired_routes,
+    explain,
+)
+from bgpsvc.k8s.views import (
+    Endpoint,
+    EndpointSliceView,
+    NodeView,
+    ServiceView,
+    endpointslice_from_dict,
+    node_from_dict,
+    service_from_dict,
+)
+from bgpsvc.rib import RouteAttrs
+from bgpsvc.wire import Prefix
+
+CLUSTER_V4 = ipaddress.ip_network("10.96.0.0/12")
+CLUSTER_V6 = ipaddress.ip_network("fd00:10:96::/112")
+EXT = ipaddress.ip_network("203.0.113.0/24")
+EXT_SINGLE = ipaddress.ip_network("198.51.100.7/32")
+LB = ipaddress.ip_network("198.51.100.128/25")
+POLICY = AdvertisePolicy(
+    service_cluster_ips=(CLUSTER_V4, CLUSTER_V6),
+    service_external_ips=(EXT, EXT_SINGLE),
+    service_loadbalancer_ips=(LB,),
+    attributes={
+        CLUSTER_IP: RouteAttrs(communities=(1,)),
+        CLUSTER_RANGE: RouteAttrs(communities=(2,)),
+        EXTERNAL_IP: RouteAttrs(communities=(3,)),
+        LOADBALANCER_IP: RouteAttrs(communities=(4,)),
+    },
+)
+P = Prefix.from_network
+
+
+def svc(name: str, ips: tuple[str, ...], local: bool = True, **kw: object) -> ServiceView:
+    return ServiceView(
+        "default", name, cluster_ips=ips, external_traffic_policy="Local" if local else "Cluster", **kw
+    )  # type: ignore[arg-type]
+
+
+def eps(
+    service: str,
+    family: str,
+    *endpoints: tuple[str, str, bool | None],
+    name: str | None = None,
+    serving: bool | None = None,
+) -> EndpointSliceView:
+    return EndpointSliceView(
+        "default",
+        name or f"{service}-{family}",
+        service,
+        family,
+        tuple(Endpoint((addr,), node, ready, serving) for addr, node, ready in endpoints),
+    )
+
+
+def snap(*objs: object) -> Snapshot:
+    services = {o.key: o for o in objs if isinstance(o, ServiceView)}
+    slices = {o.key: o for o in objs if isinstance(o, EndpointSliceView)}
+    nodes = {o.key: o for o in objs if isinstance(o, NodeView)}
+    return Snapshot(services, slices, nodes)
+
+
+def test_cluster_ranges_from_every_node() -> None:
+    routes = desired_routes(snap(), "node-a", POLICY)
+    assert routes == {
+        P("10.96.0.0/12"): RouteAttrs(communities=(2,)),
+        P("fd00:10:96::/112"): RouteAttrs(communities=(2,)),
+    }
+
+
+def test_local_service_host_route_only_where_ready_endpoints_are() -> None:
+    s = snap(
+        svc("web", ("10.96.0.10",)),
+        eps(
+            "web",
+            "IPv4",
+            ("10.244.1.5", "node-a", True),
+            ("10.244.2.5", "node-b", None),
+            ("10.244.3.5", "node-c", False),
+        ),
+    )
+    assert P("10.96.0.10/32") in desired_routes(s, "node-a", POLICY)
+    assert P("10.96.0.10/32") in desired_routes(s, "node-b", POLICY)  # ready unset means ready
+    assert P("10.96.0.10/32") not in desired_routes(s, "node-c", POLICY)  # not ready
+    assert P("10.96.0.10/32") not in desired_routes(s, "node-d", POLICY)  # no endpoint
+    assert desired_routes(s, "node-a", POLICY)[P("10.96.0.10/32")] == RouteAttrs(communities=(1,))
+
+
+def test_cluster_policy_service_adds_nothing_beyond_the_range() -> None:
+    s = snap(svc("web", ("10.96.0.10",), local=False), eps("web", "IPv4", ("10.244.1.5", "node-a", True)))
+    assert set(desired_routes(s, "node-a", POLICY)) == {P("10.96.0.0/12"), P("fd00:10:96::/112")}
+
+
+def test_dual_stack_is_decided_per_family() -> None:
+    s = snap(
+        svc("web", ("10.96.0.10", "fd00:10:96::a")),
+        eps("web", "IPv4", ("10.244.1.5", "node-a", True)),
+        eps("web", "IPv6", ("fd00:244::5", "node-b", True)),
+    )
+    a, b = desired_routes(s, "node-a", POLICY), desired_routes(s, "node-b", POLICY)
+    assert P("10.96.0.10/32") in a and P("fd00:10:96::a/128") not in a
+    assert P("fd00:10:96::a/128") in b and P("10.96.0.10/32") not in b
+
+
+def test_multiple_slices_per_service_all_count() -> None:
+    s = snap(
+        svc("web", ("10.96.0.10",)),
+        eps("web", "IPv4", ("10.244.1.5", "node-x", True), name="web-1"),
+        eps("web", "IPv4", ("10.244.1.6", "node-a", True), name="web-2"),
+    )
+    assert explain(s, "node-a", POLICY)[P("10.96.0.10/32")][0].endpoints == ("10.244.1.6",)
+
+
+def test_endpoint_moving_between_nodes() -> None:
+    service = svc("web", ("10.96.0.10",))
+    before = snap(service, eps("web", "IPv4", ("10.244.1.5", "node-a", True)))
+    after = snap(service, eps("web", "IPv4", ("10.244.3.5", "node-c", True)))
+    assert P("10.96.0.10/32") in desired_routes(before, "node-a", POLICY)
+    assert P("10.96.0.10/32") not in desired_routes(after, "node-a", POLICY)
+    assert P("10.96.0.10/32") in desired_routes(after, "node-c", POLICY)
+
+
+def test_serving_policy_keeps_terminating_but_serving_endpoints() -> None:
+    s = snap(svc("web", ("10.96.0.10",)), eps("web", "IPv4", ("10.244.1.5", "node-a", False), serving=True))
+    assert P("10.96.0.10/32") not in desired_routes(s, "node-a", POLICY)
+    serving = AdvertisePolicy(service_cluster_ips=(CLUSTER_V4,), endpoint_policy="serving")
+    assert P("10.96.0.10/32") in desired_routes(s, "node-a", serving)
+
+
+def test_external_and_lb_ips_inside_ranges() -> None:
+    local = svc(
+        "a",
+        ("10.96.0.1",),
+        external_ips=("203.0.113.5", "192.0.2.99"),
+        type="LoadBalancer",
+        lb_ips=("198.51.100.200",),
+    )
+    cluster = svc(
+        "b",
+        ("10.96.0.2",),
+        local=False,
+        external_ips=("203.0.113.6", "198.51.100.7"),
+        type="LoadBalancer",
+        lb_ips=("198.51.100.201",),
+    )
+    s = snap(local, cluster, eps("a", "IPv4", ("10.244.1.1", "node-a", True)))
+    a = desired_routes(s, "node-a", POLICY)
+    b = desired_routes(s, "node-b", POLICY)
+    # Local: host routes only from endpoint nodes; an IP outside every range is never advertised.
+    assert a[P("203.0.113.5/32")] == RouteAttrs(communities=(3,)) and P("203.0.113.5/32") not in b
+    assert a[P("198.51.100.200/32")] == RouteAttrs(communities=(4,)) and P("198.51.100.200/32") not in b
+    assert not any(p.network.overlaps(ipaddress.ip_network("192.0.2.99/32")) for p in a)
+    # Cluster: the range entry as an aggregate, a single-address entry as a host route, from every node.
+    for routes in (a, b):
+        assert routes[P("203.0.113.0/24")] == RouteAttrs(communities=(3,))
+        assert routes[P("198.51.100.7/32")] == RouteAttrs(communities=(3,))
+        assert routes[P("198.51.100.128/25")] == RouteAttrs(communities=(4,))
+
+
+def test_skipped_services() -> None:
+    endpoints = [eps(n, "IPv4", ("10.244.1.1", "node-a", True)) for n in ("h", "x", "off")]
+    s = snap(
+        svc("h", (), headless=True),
+        svc("x", ("10.96.0.3",), type="ExternalName"),
+        svc("off", ("10.96.0.4",), advertise=False),
+        *endpoints,
+    )
+    assert set(desired_routes(s, "node-a", POLICY)) == {P("10.96.0.0/12"), P("fd00:10:96::/112")}
+
+
+def test_exclusion_label_withdraws_everything_unless_disabled() -> None:
+    node = NodeView("node-a", labels=(("node.kubernetes.io/exclude-from-external-load-balancers", ""),))
+    s = snap(node, svc("web", ("10.96.0.10",)), eps("web", "IPv4", ("10.244.1.5", "node-a", True)))
+    assert desired_routes(s, "node-a", POLICY) == {}
+    ignore = AdvertisePolicy(service_cluster_ips=(CLUSTER_V4,), honour_exclude_label=False)
+    assert P("10.96.0.10/32") in desired_routes(s, "node-a", ignore)
+
+
+def test_shared_ip_advertised_once_and_withdrawn_when_none_needs_it() -> None:
+    a = svc("a", ("10.96.0.1",), external_ips=("203.0.113.9",))
+    b = svc("b", ("10.96.0.2",), external_ips=("203.0.113.9",))
+    both = snap(
+        a,
+        b,
+        eps("a", "IPv4", ("10.244.1.1", "node-a", True)),
+        eps("b", "IPv4", ("10.244.1.2", "node-a", True)),
+    )
+    reasons = explain(both, "node-a", POLICY)[P("203.0.113.9/32")]
+    assert [r.service for r in reasons] == [("default", "a"), ("default", "b")]
+    only_b = snap(b, eps("b", "IPv4", ("10.244.1.2", "node-a", True)))
+    assert P("203.0.113.9/32") in desired_routes(only_b, "node-a", POLICY)
+    assert P("203.0.113.9/32") not in desired_routes(snap(), "node-a", POLICY)
+
+
+def test_views_from_api_json() -> None:
+    s = service_from_dict(
+        {
+            "metadata": {"namespace": "ns", "name": "web", "annotations": {"bgpsvc.io/advertise": "false"}},
+            "spec": {
+                "type": "LoadBalancer",
+                "clusterIP": "10.96.0.1",
+                "clusterIPs": ["10.96.0.1", "fd00::1"],
+                "externalTrafficPolicy": "Local",
+                "externalIPs": ["203.0.113.1"],
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.130"}, {"hostname": "x"}]}},
+        }
+    )
+    assert s.cluster_ips == ("10.96.0.1", "fd00::1") and s.local and not s.advertise
+    assert s.lb_ips == ("198.51.100.130",) and s.external_ips == ("203.0.113.1",)
+    assert service_from_dict({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}).headless
+    sl = endpointslice_from_dict(
+        {
+            "metadata": {
+                "namespace": "ns",
+                "name": "web-abc",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [
+                {
+                    "addresses": ["10.244.0.5"],
+                    "nodeName": "n1",
+                    "conditions": {"ready": True, "serving": True, "terminating": False},
+                },
+                {"addresses": ["10.244.0.6"], "conditions": {}},
+            ],
+        }
+    )
+    assert sl.service_name == "web" and sl.endpoints[0].ready is True and sl.endpoints[1].ready is None
+    n = node_from_dict(
+        {
+            "metadata": {
+                "name": "n1",
+                "labels": {"rack": "r1"},
+                "annotations": {"bgpsvc.io/local-as": "65001", "other": "x"},
+            },
+            "status": {
+                "addresses": [
+                    {"type": "InternalIP", "address": "192.0.2.10"},
+                    {"type": "Hostname", "address": "n1"},
+                ]
+            },
+        }
+    )
+    assert n.label("rack") == "r1" and n.annotation("bgpsvc.io/local-as") == "65001"
+    assert n.annotations == (("bgpsvc.io/local-as", "65001"),) and n.internal_ips == ("192.0.2.10",)
+
+
+# ----------------------------------------------------------------------------------------- properties
+
+NODES = ["node-a", "node-b", "node-c"]
+ips4 = st.integers(0, 255).map(lambda i: f"10.96.0.{i}")
+ext4 = st.integers(0, 255).map(lambda i: f"203.0.113.{i}")
+endpoint = st.tuples(
+    st.integers(0, 255).map(lambda i: f"10.244.0.{i}"),
+    st.sampled_from([*NODES, None]),
+    st.sampled_from([True, False, None]),
+)
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> list[object]:
+    objs: list[object] = []
+    for i in range(draw(st.integers(0, 8))):
+        name = f"s{i}"
+        objs.append(
+            svc(
+                name,
+                tuple(draw(st.lists(ips4, max_size=2))),
+                local=draw(st.booleans()),
+                external_ips=tuple(draw(st.lists(ext4, max_size=2))),
+            )
+        )
+        for j in range(draw(st.integers(0, 2))):
+            objs.append(
+                EndpointSliceView(
+                    "default",
+                    f"{name}-{j}",
+                    name,
+                    "IPv4",
+                    tuple(
+                        Endpoint((a,), node, ready) for a, node, ready in draw(st.lists(endpoint, max_size=4))
+                    ),
+                )
+            )
+    if draw(st.booleans()):
+        objs.append(
+            NodeView("node-a", labels=(("node.kubernetes.io/exclude-from-external-load-balancers", ""),))
+        )
+    return objs
+
+
+@settings(max_examples=200, deadline=None)
+@given(clusters(), st.randoms(use_true_random=False), st.sampled_from(NODES))
+def test_result_does_not_depend_on_object_order(objs: list[object], rnd: random.Random, node: str) -> None:
+    shuffled = list(objs)
+    rnd.shuffle(shuffled)
+    assert desired_routes(snap(*objs), node, POLICY) == desired_routes(snap(*shuffled), node, POLICY)
+    assert explain(snap(*objs), node, POLICY) == explain(snap(*shuffled), node, POLICY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(clusters(), st.sampled_from(NODES))
+def test_adding_an_unrelated_object_changes_nothing(objs: list[object], node: str) -> None:
+    base = desired_routes(snap(*objs), node, POLICY)
+    unrelated = [
+        svc("zz-outside", ("192.0.2.1",), external_ips=("192.0.2.2",)),  # IPs outside every range
+        EndpointSliceView(
+            "default", "orphan", "no-such-service", "IPv4", (Endpoint(("10.244.9.9",), node, True),)
+        ),
+        NodeView(
+            "some-other-node", labels=(("node.kubernetes.io/exclude-from-external-load-balancers", ""),)
+        ),
+        EndpointSliceView("other-ns", "zz-0", "zz-outside", "IPv4", (Endpoint(("10.244.9.8",), node, True),)),
+    ]
+    assert desired_routes(snap(*objs, *unrelated), node, POLICY) == base
+
+
+@settings(max_examples=200, deadline=None)
+@given(clusters(), st.sampled_from(NODES))
+def test_every_advertised_prefix_is_inside_a_configured_range(objs: list[object], node: str) -> None:
+    ranges = [*POLICY.service_cluster_ips, *POLICY.service_external_ips, *POLICY.service_loadbalancer_ips]
+    for prefix in desired_routes(snap(*objs), node, POLICY):
+        assert any(prefix.network.subnet_of(r) for r in ranges if r.version == prefix.network.version)  # type: ignore[arg-type]
