@@ -47,6 +47,8 @@ class PeerConfig:
     store_routes: bool = False
     max_prefixes: int | None = 100_000
     max_prefix_action: str = "cease"
+    #: Node labels this peer applies to (all must match); empty = every node. Used by the node speaker.
+    node_selector: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _ip(self.address, "address")
@@ -69,6 +71,10 @@ class PeerConfig:
     def label(self) -> str:
         """Name for logs and status."""
         return self.name or self.address
+
+    def selects(self, labels: dict[str, str]) -> bool:
+        """Whether this peer applies to a node with ``labels``."""
+        return all(labels.get(k) == v for k, v in self.node_selector)
 
 
 @dataclass(frozen=True, slots=True)

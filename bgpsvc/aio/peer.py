@@ -35,7 +35,7 @@ from ..fsm import (
     UpdateReceived,
 )
 from ..rib import AdjRibIn, AdjRibOut, Export, RouteAttrs
-from ..wire import Family, GracefulRestart, Prefix
+from ..wire import CeaseSubcode, Family, GracefulRestart, Prefix
 from .config import PeerConfig, SpeakerConfig
 from .sockets import gtsm_min_ttl, set_ttl, tcp_socket
 
@@ -148,14 +148,16 @@ class PeerRunner:
             self._conn.transport.write(self.session.data_to_send())
         self.close()
 
-    def stop(self, message: str) -> None:
-        """Cease with an RFC 9003 message and close."""
+    def stop(self, message: str, subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN) -> None:
+        """Cease with an RFC 9003 message (subcodes 2 and 4) and close."""
+        if subcode not in (CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, CeaseSubcode.ADMINISTRATIVE_RESET):
+            message = ""  # only Administrative Shutdown/Reset carry a shutdown communication
         if self._incoming is not None:
             inc = self._incoming
             self._incoming = None
-            inc.session.stop(self._now(), message)
+            inc.session.stop(self._now(), message, subcode)
             self._flush(inc)
-        self._drive(lambda now: self.session.stop(now, message))
+        self._drive(lambda now: self.session.stop(now, message, subcode))
         if self._connecting is not None:
             self._connecting.cancel()
         for handle in (self._timer, self._stale_timer):

@@ -18,13 +18,13 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from ..fsm import SessionEvent, State
 from ..rib import DEFAULT_ROUTE, RouteAttrs
-from ..wire import Prefix
+from ..wire import CeaseSubcode, Prefix
 from .config import PeerConfig, SpeakerConfig
 from .peer import PeerRunner
 from .sockets import set_md5
@@ -70,6 +70,28 @@ class Speaker:
             runner = PeerRunner(self.config, peer, self._get_desired, self._on_event, self.started_at)
             self.runners.append(runner)
             runner.start()
+
+    def set_peers(self, peers: tuple[PeerConfig, ...]) -> None:
+        """Change the peer set live: new peers start, removed ones get Cease/Peer De-configured."""
+        if self._stopping:
+            return
+        wanted = {(p.address, p.port): p for p in peers}
+        keep: list[PeerRunner] = []
+        for r in self.runners:
+            new = wanted.get((r.peer.address, r.peer.port))
+            if new is not None and new == r.peer:
+                keep.append(r)
+                del wanted[(r.peer.address, r.peer.port)]
+                continue
+            r.withdraw_all()
+            r.stop("peer de-configured", subcode=CeaseSubcode.PEER_DECONFIGURED)
+            r.close()
+        self.runners = keep
+        for peer in wanted.values():
+            runner = PeerRunner(self.config, peer, self._get_desired, self._on_event, self.started_at)
+            self.runners.append(runner)
+            runner.start()
+        self.config = replace(self.config, peers=tuple(r.peer for r in self.runners))
 
     def _listen(self, host: str, port: int) -> socket.socket:
         version = ipaddress.ip_address(host).version

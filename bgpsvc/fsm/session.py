@@ -229,7 +229,11 @@ class Session:
     ) -> None:
         """ManualStop: Cease with an RFC 9003 shutdown communication if connected, then Idle."""
         self.admin_up = False
-        self._handle(Ev.MANUAL_STOP, now, Notification.shutdown(message, subcode))
+        if subcode in (CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, CeaseSubcode.ADMINISTRATIVE_RESET):
+            note = Notification.shutdown(message, subcode)
+        else:
+            note = Notification(ErrorCode.CEASE, subcode)
+        self._handle(Ev.MANUAL_STOP, now, note)
 
     def connection_made(self, now: float) -> None:
         """TCP is up, outgoing (Tcp_CR_Acked) or incoming (TcpConnectionConfirmed)."""

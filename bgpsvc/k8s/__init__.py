@@ -1,1 +1,4 @@
-"""Kubernetes service advertisement: informers (the only Kubernetes I/O), frozen views, desired routes, reconciler."""
+"""Kubernetes service advertisement.
+
+Informers (the only Kubernetes I/O), frozen views, the pure desired-routes function and the reconciler.
+"""

@@ -1,0 +1,143 @@
+"""The level-triggered reconcile loop (STYLE §7): dirty -> debounce -> snapshot -> desired -> speaker.
+
+Watch events only mark the loop dirty; it never looks at an event's payload. Nothing per-service is
+advertised until every informer has synced once, so a restart does not withdraw and re-announce. While
+the API server is unreachable the informers keep their stores, nothing changes, and the last known
+routes stay advertised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..rib import RouteAttrs
+from ..wire import Prefix
+from .desired import AdvertisePolicy, Snapshot, desired_routes
+from .views import EndpointSliceView, Key, NodeView, ServiceView
+
+log = logging.getLogger("bgpsvc.k8s")
+
+
+class Source(Protocol):
+    """What the reconciler needs from an informer."""
+
+    @property
+    def synced(self) -> bool: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def relists(self) -> int: ...
+
+    def snapshot(self) -> Mapping[Key, Any]: ...
+
+
+@dataclass
+class ReconcileStats:
+    """Counters and timings for status and metrics."""
+
+    count: int = 0
+    last_duration: float = 0.0
+    total_duration: float = 0.0
+    last_at: float | None = None
+    routes: int = 0
+    by_class: dict[str, int] = field(default_factory=dict)
+    waiting_for_sync: bool = True
+
+
+class Reconciler:
+    """Keeps a speaker's desired set equal to ``desired_routes`` of the latest snapshot."""
+
+    def __init__(
+        self,
+        services: Source,
+        slices: Source,
+        nodes: Source,
+        *,
+        node: str,
+        policy: AdvertisePolicy,
+        apply: Callable[[Mapping[Prefix, RouteAttrs]], None],
+        on_node: Callable[[NodeView | None], None] | None = None,
+        debounce: float = 0.01,
+    ) -> None:
+        self.sources = {"services": services, "endpointslices": slices, "nodes": nodes}
+        self.node = node
+        self.policy = policy
+        self.apply = apply
+        self.on_node = on_node
+        self.debounce = debounce
+        self.stats = ReconcileStats()
+        self._dirty = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._stopped = False
+
+    def mark_dirty(self) -> None:
+        """Thread-safe: something changed (called by informers from their threads)."""
+        if not self._stopped:
+            self._loop.call_soon_threadsafe(self._dirty.set)
+
+    @property
+    def synced(self) -> bool:
+        """Every informer has completed one list."""
+        return all(s.synced for s in self.sources.values())
+
+    @property
+    def api_reachable(self) -> bool:
+        """Every informer's last request to the API succeeded."""
+        return all(s.healthy for s in self.sources.values())
+
+    def snapshot(self) -> Snapshot:
+        """A consistent-enough view: each store is swapped atomically by its informer."""
+        return Snapshot(
+            services=self.sources["services"].snapshot(),
+            slices=self.sources["endpointslices"].snapshot(),
+            nodes=self.sources["nodes"].snapshot(),
+        )
+
+    def reconcile_once(self) -> dict[Prefix, RouteAttrs]:
+        """Compute and apply the desired set now; returns it."""
+        t0 = time.perf_counter()
+        snap = self.snapshot()
+        if self.on_node is not None:
+            node_view = snap.nodes.get(("", self.node))
+            assert node_view is None or isinstance(node_view, NodeView)
+            self.on_node(node_view)
+        desired = desired_routes(snap, self.node, self.policy)
+        self.apply(desired)
+        dt = time.perf_counter() - t0
+        st = self.stats
+        st.count += 1
+        st.last_duration = dt
+        st.total_duration += dt
+        st.last_at = time.time()
+        st.routes = len(desired)
+        return desired
+
+    async def run(self) -> None:
+        """Reconcile on every change (debounced) until cancelled."""
+        self.mark_dirty()
+        try:
+            while True:
+                await self._dirty.wait()
+                if self.debounce > 0:
+                    await asyncio.sleep(self.debounce)  # coalesce a burst of watch events
+                self._dirty.clear()
+                if not self.synced:
+                    self.stats.waiting_for_sync = True
+                    continue  # the informers mark dirty again when they sync
+                self.stats.waiting_for_sync = False
+                try:
+                    self.reconcile_once()
+                except Exception:
+                    log.exception("reconcile failed; keeping the previous routes")
+        finally:
+            self._stopped = True
+
+
+__all__ = ["EndpointSliceView", "ReconcileStats", "Reconciler", "ServiceView", "Source"]
