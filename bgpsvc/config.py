@@ -18,6 +18,7 @@ import yaml
 
 from .aio import PeerConfig, SpeakerConfig
 from .fsm import GracefulRestartConfig
+from .k8s.desired import CLASS_PRIORITY, AdvertisePolicy
 from .rib import RouteAttrs
 from .wire import IPV4_UNICAST, IPV6_UNICAST, Family, Prefix, community, large_community
 
@@ -32,6 +33,8 @@ ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
 _BOTH_FAMILIES: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
 _NO_ASNS: tuple[int, ...] = ()
 _NO_LARGE: tuple[tuple[int, int, int], ...] = ()
+_NO_PAIRS: tuple[tuple[str, str], ...] = ()
+_NO_NETS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,21 @@ class ControlConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class KubernetesConfig:
+    """The node speaker's ``kubernetes:`` section."""
+
+    node_name: str
+    kubeconfig: str | None = None
+    policy: AdvertisePolicy = field(default_factory=AdvertisePolicy)
+    #: Coalesce bursts of watch events for this long before reconciling (seconds).
+    debounce: float = 0.01
+    #: Node label or annotation whose value overrides the local AS on that node.
+    local_as_key: str = "bgpsvc.io/local-as"
+    #: Take the router ID from the node's InternalIP when the config gives none.
+    router_id_from_node: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     """Everything ``bgpsvc run`` needs."""
 
@@ -56,8 +74,7 @@ class RunConfig:
     routes_file: Path | None = None
     control: ControlConfig = field(default_factory=ControlConfig)
     log_level: str = "info"
-    #: The raw ``kubernetes:`` section, interpreted by the Kubernetes layer.
-    kubernetes: Mapping[str, Any] | None = None
+    kubernetes: KubernetesConfig | None = None
 
 
 class _Section:
@@ -161,6 +178,75 @@ def _families(v: Any) -> tuple[Family, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _selector(v: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(v, Mapping):
+        raise ValueError("expected a mapping of node labels, e.g. {topology.kubernetes.io/zone: rack1}")
+    return tuple(sorted((str(k), str(val)) for k, val in v.items()))
+
+
+def _cidrs(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of CIDRs")
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            out.append(ipaddress.ip_network(text))
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
+    return tuple(out)
+
+
+def parse_kubernetes(data: object, env: Mapping[str, str], router_id_given: bool) -> KubernetesConfig:
+    """The ``kubernetes:`` section; NODE_NAME and the *_ADVERTISE_CLUSTER_IPS variables fill gaps."""
+    s = _Section(data if data is not None else {}, "kubernetes")
+    node = s.get("node_name", _str, None) or env.get("NODE_NAME")
+    if not node:
+        raise ConfigError("kubernetes.node_name: required (or set the NODE_NAME environment variable)")
+    cluster = s.get("service_cluster_ips", _cidrs, _NO_NETS)
+    for var in ("BGPSVC_ADVERTISE_CLUSTER_IPS", "CALICO_ADVERTISE_CLUSTER_IPS"):
+        if not cluster and env.get(var):
+            try:
+                cluster = _cidrs(env[var])
+            except ValueError as exc:
+                raise ConfigError(f"{var}: {exc}") from None
+    attrs_raw = s.get("attributes", lambda v: v, None)
+    attributes: dict[str, RouteAttrs] = {}
+    if attrs_raw is not None:
+        a = _Section(attrs_raw, "kubernetes.attributes")
+        for cls in CLASS_PRIORITY:
+            raw = a.get(cls, lambda v: v, None)
+            if raw is not None:
+                cs = _Section(raw, f"kubernetes.attributes.{cls}")
+                attributes[cls] = parse_route_attrs(cs)
+                cs.finish()
+        a.finish()
+    try:
+        policy = AdvertisePolicy(
+            service_cluster_ips=cluster,
+            service_external_ips=s.get("service_external_ips", _cidrs, _NO_NETS),
+            service_loadbalancer_ips=s.get("service_loadbalancer_ips", _cidrs, _NO_NETS),
+            endpoint_policy=s.get("endpoint_policy", _str, "ready"),
+            honour_exclude_label=s.get("honour_exclude_label", _bool, True),
+            attributes=attributes,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"kubernetes.{exc}") from None
+    cfg = KubernetesConfig(
+        node_name=node,
+        kubeconfig=s.get("kubeconfig", _str, None) or env.get("KUBECONFIG"),
+        policy=policy,
+        debounce=s.get("debounce", _number, 0.01),
+        local_as_key=s.get("local_as_key", _str, "bgpsvc.io/local-as"),
+        router_id_from_node=not router_id_given,
+    )
+    s.finish()
+    return cfg
+
+
 def _password(section: _Section) -> str | None:
     pw = section.get("password", _str, None)
     pw_file = section.get("password_file", _str, None)
@@ -204,6 +290,7 @@ def parse_peer(data: object, path: str) -> PeerConfig:
         "store_routes": s.get("store_routes", _bool, False),
         "max_prefixes": s.get("max_prefixes", _int(1, 100_000_000), 100_000),
         "max_prefix_action": s.get("max_prefix_action", _str, "cease"),
+        "node_selector": s.get("node_selector", _selector, _NO_PAIRS),
     }
     s.finish()
     try:
@@ -301,11 +388,18 @@ def parse_routes_file(text: str, name: str) -> dict[Prefix, RouteAttrs]:
     return out
 
 
-def parse_config(data: object, base: Path | None = None) -> RunConfig:
+def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] | None = None) -> RunConfig:
     """The whole YAML document."""
     s = _Section(data if data is not None else {}, "")
     local_as = s.require("local_as", _asn)
-    router_id = s.require("router_id", _ip)
+    kube_raw = s.get("kubernetes", lambda v: v, None)
+    kube = None
+    if kube_raw is not None or "kubernetes" in s.data:
+        kube = parse_kubernetes(
+            kube_raw, os.environ if env is None else env, s.data.get("router_id") is not None
+        )
+    # A node speaker may take its router ID from the node's InternalIP; 0.0.0.0 marks "not yet known".
+    router_id = s.require("router_id", _ip) if kube is None else s.get("router_id", _ip, "0.0.0.0")
     listen_raw = s.get("listen", lambda v: v, None)
     listen: tuple[tuple[str, int], ...] = (("0.0.0.0", 179), ("::", 179))
     if listen_raw is False or listen_raw == []:
@@ -359,7 +453,6 @@ def parse_config(data: object, base: Path | None = None) -> RunConfig:
     log_level = s.get("log_level", _str, "info").lower()
     if log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level: must be debug, info, warning or error")
-    kube = s.get("kubernetes", lambda v: v, None)
     kw: dict[str, Any] = {
         "local_as": local_as,
         "router_id": router_id,

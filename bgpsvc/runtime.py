@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .aio import Speaker
 from .aio.control import ControlServer, json_handler
+from .aio.metrics import StatusCollector, metrics_handler
 from .config import ConfigError, RunConfig, load_config, load_routes
 
 log = logging.getLogger("bgpsvc")
@@ -33,6 +34,7 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
         control = ControlServer(
             {
                 "/status": json_handler(speaker.status),
+                "/metrics": metrics_handler(StatusCollector(speaker.status)),
                 "/healthz": lambda: (200, "text/plain", b"ok\n"),
                 "/readyz": lambda: (200, "text/plain", b"ready\n"),
             }

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from bgpsvc.aio import PeerConfig, Speaker, SpeakerConfig
@@ -134,6 +135,10 @@ async def _drive(proc: subprocess.Popen[bytes], bgp_port: int, control_port: int
         )
         data = json.loads(status.stdout)
         assert data["peers"][0]["state"] == "Established" and data["peers"][0]["prefixes_sent"] == 2
+        with urllib.request.urlopen(f"http://127.0.0.1:{control_port}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert 'bgpsvc_session_established{peer="127.0.0.2"} 1.0' in metrics
+        assert 'bgpsvc_prefixes_advertised{peer="127.0.0.2"} 2.0' in metrics
         table_text = subprocess.run(
             [*BGPSVC, "status", "--control", f"127.0.0.1:{control_port}"],
             capture_output=True,
