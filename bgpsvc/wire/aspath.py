@@ -184,7 +184,7 @@ def merge_as4_path(as_path: AsPath, as4_path: As4Path | None) -> AsPath:
 
     If AS4_PATH is longer than AS_PATH it is ignored; otherwise the leading AS_PATH entries that
     AS4_PATH does not cover are kept and AS4_PATH is appended. Confederation segments in AS_PATH are
-    kept in front, as the RFC's path-length counting excludes them.
+    kept in front, as the RFC's path-length counting excludes them. Segments are not merged.
     """
     if as4_path is None or not as4_path.segments:
         return as_path
@@ -210,14 +210,5 @@ def merge_as4_path(as_path: AsPath, as4_path: As4Path | None) -> AsPath:
         else:
             head.append(AsPathSegment(seg.type, seg.asns[:keep]))
             keep = 0
-    segments = list(head)
-    for seg in as4_path.segments:
-        if (
-            segments
-            and segments[-1].type == seg.type == SegmentType.AS_SEQUENCE
-            and (len(segments[-1].asns) + len(seg.asns) <= _MAX_SEGMENT)
-        ):
-            segments[-1] = AsPathSegment(seg.type, segments[-1].asns + seg.asns)
-        else:
-            segments.append(seg)
+    segments = [*head, *as4_path.segments]
     return AsPath(tuple(segments))

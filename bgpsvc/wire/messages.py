@@ -187,12 +187,14 @@ Message = Open | Update | Notification | Keepalive | RouteRefresh
 
 
 def _encode_open(msg: Open) -> bytes:
-    params = [bytes((_CAPABILITY_PARAM,)) for _ in msg.capabilities]
     caps = [c.encode() for c in msg.capabilities]
-    regular = b"".join(p + bytes((len(c),)) + c for p, c in zip(params, caps, strict=True))
     fixed = (msg.version, msg.my_as, msg.hold_time, msg.bgp_id.packed)
-    if len(regular) <= 255:
-        return _OPEN_FIXED.pack(*fixed, len(regular)) + regular
+    # One capability per optional parameter; the classic form needs each parameter, and all of them
+    # together, to fit one octet of length.
+    if all(len(c) <= 255 for c in caps):
+        regular = b"".join(bytes((_CAPABILITY_PARAM, len(c))) + c for c in caps)
+        if len(regular) <= 255:
+            return _OPEN_FIXED.pack(*fixed, len(regular)) + regular
     # RFC 9072 §2: Non-Ext OP Len 255, Non-Ext OP Type 255, 2-octet lengths from here on.
     ext = b"".join(bytes((_CAPABILITY_PARAM,)) + len(c).to_bytes(2, "big") + c for c in caps)
     return _OPEN_FIXED.pack(*fixed, 255) + bytes((_EXTENDED_PARAMS,)) + len(ext).to_bytes(2, "big") + ext

@@ -59,6 +59,13 @@ def _mp_attribute(type_code: int, value: bytes) -> bytes:
     return _ATTR_HDR.pack(OPTIONAL, type_code, n) + value
 
 
+def _mp_space(room: int, head: int) -> int:
+    """NLRI octets an MP attribute can carry in ``room`` octets: its header is 4 octets when the value
+    exceeds 255 (Extended Length, RFC 4271 §4.3) and 3 otherwise, so a short value fits one more octet."""
+    short = room - 3 - head
+    return short if head + short <= 255 else room - 4 - head
+
+
 def pack_updates(
     attributes: Sequence[PathAttribute], prefixes: Sequence[Prefix], ctx: Negotiated = DEFAULT
 ) -> list[bytes]:
@@ -96,8 +103,7 @@ def pack_updates(
     rest = encode_attributes(tuple(a for a in attributes if a.type_code != AttrType.MP_REACH_NLRI), ctx)
     mp_head = template.header()
     pieces = encode_prefix_list(prefixes, family in ctx.add_path_tx)
-    # Budget for the extended-length attribute header (4 octets) whatever the chunk turns out to be.
-    space = limit - HEADER_SIZE - 4 - len(rest) - 4 - len(mp_head)
+    space = _mp_space(limit - HEADER_SIZE - 4 - len(rest), len(mp_head))
     out = []
     for chunk in _chunks(pieces, space):
         mp = _mp_attribute(AttrType.MP_REACH_NLRI, mp_head + chunk)
@@ -130,7 +136,7 @@ def pack_withdrawals(
                 )
             continue
         head = _AFI_SAFI.pack(afi, safi)
-        for chunk in _chunks(pieces, limit - HEADER_SIZE - 4 - 4 - len(head)):
+        for chunk in _chunks(pieces, _mp_space(limit - HEADER_SIZE - 4, len(head))):
             mp = _mp_attribute(AttrType.MP_UNREACH_NLRI, head + chunk)
             out.append(
                 _HEAD.pack(MARKER, HEADER_SIZE + 4 + len(mp), _UPDATE) + b"\x00\x00" + _U16.pack(len(mp)) + mp
