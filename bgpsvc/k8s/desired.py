@@ -203,11 +203,19 @@ def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Pref
     return {p: tuple(sorted(r)) for p, r in reasons.items()}
 
 
+def route_class(reasons: tuple[Reason, ...]) -> str:
+    """The class whose attributes a prefix gets when several want it."""
+    classes = {r.route_class for r in reasons}
+    return next(c for c in CLASS_PRIORITY if c in classes)
+
+
+def routes_from(
+    explained: Mapping[Prefix, tuple[Reason, ...]], policy: AdvertisePolicy
+) -> dict[Prefix, RouteAttrs]:
+    """Attributes for each explained prefix."""
+    return {prefix: policy.attrs(route_class(reasons)) for prefix, reasons in explained.items()}
+
+
 def desired_routes(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, RouteAttrs]:
     """The whole set of routes ``node`` advertises, with per-class attributes."""
-    out: dict[Prefix, RouteAttrs] = {}
-    for prefix, reasons in explain(snapshot, node, policy).items():
-        classes = {r.route_class for r in reasons}
-        cls = next(c for c in CLASS_PRIORITY if c in classes)
-        out[prefix] = policy.attrs(cls)
-    return out
+    return routes_from(explain(snapshot, node, policy), policy)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ..rib import RouteAttrs
 from ..wire import Prefix
-from .desired import AdvertisePolicy, Snapshot, desired_routes
+from .desired import AdvertisePolicy, Snapshot, explain, route_class, routes_from
 from .views import EndpointSliceView, Key, NodeView, ServiceView
 
 log = logging.getLogger("bgpsvc.k8s")
@@ -92,6 +92,31 @@ class Reconciler:
         """Every informer's last request to the API succeeded."""
         return all(s.healthy for s in self.sources.values())
 
+    def status(self) -> dict[str, Any]:
+        """Plain data for /status and metrics."""
+        st = self.stats
+        return {
+            "node": self.node,
+            "synced": self.synced,
+            "api_reachable": self.api_reachable,
+            "waiting_for_sync": st.waiting_for_sync,
+            "reconciles": st.count,
+            "reconcile_seconds_total": st.total_duration,
+            "last_reconcile_seconds": st.last_duration,
+            "last_reconcile_at": st.last_at,
+            "routes": st.routes,
+            "routes_by_class": dict(st.by_class),
+            "informers": {
+                name: {
+                    "synced": s.synced,
+                    "healthy": s.healthy,
+                    "relists": s.relists,
+                    "objects": len(s.snapshot()),
+                }
+                for name, s in self.sources.items()
+            },
+        }
+
     def snapshot(self) -> Snapshot:
         """A consistent-enough view: each store is swapped atomically by its informer."""
         return Snapshot(
@@ -108,8 +133,14 @@ class Reconciler:
             node_view = snap.nodes.get(("", self.node))
             assert node_view is None or isinstance(node_view, NodeView)
             self.on_node(node_view)
-        desired = desired_routes(snap, self.node, self.policy)
+        explained = explain(snap, self.node, self.policy)
+        desired = routes_from(explained, self.policy)
+        by_class: dict[str, int] = {}
+        for reasons in explained.values():
+            cls = route_class(reasons)
+            by_class[cls] = by_class.get(cls, 0) + 1
         self.apply(desired)
+        self.stats.by_class = by_class
         dt = time.perf_counter() - t0
         st = self.stats
         st.count += 1

@@ -375,7 +375,8 @@ class ApiServer:
         """Serve again on the same port after ``pause()``."""
         with self._lock:
             self._paused = False
-        self._serve()
+        if self._httpd is None:
+            self._serve()
 
     def __enter__(self) -> ApiServer:
         return self.start()
@@ -472,7 +473,7 @@ class ApiServer:
 
     def _abort_watches(self) -> int:
         with self.store.cond:
-            watchers = list(self._watchers)
+            watchers = [w for w in self._watchers if not w.aborted]
             for w in watchers:
                 w.aborted = True
             self.store.cond.notify_all()
@@ -483,9 +484,9 @@ class ApiServer:
 
     @property
     def open_watches(self) -> int:
-        """Watch streams currently open."""
+        """Watch streams currently open (cut ones are not counted while their threads wind down)."""
         with self.store.cond:
-            return len(self._watchers)
+            return sum(1 for w in self._watchers if not w.aborted)
 
     def stats(self) -> dict[str, int]:
         """Requests served by verb: ``list``, ``watch``, ``get``, ``discovery``, ``rejected``."""

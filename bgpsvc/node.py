@@ -1,0 +1,204 @@
+"""The node speaker: informers + reconciler + BGP peers in one process (``bgpsvc run`` with ``kubernetes:``).
+
+Start-up: the control endpoint comes up at once (``/readyz`` stays 503); the Node informer must sync
+first, because this node's labels choose the peers, its InternalIP may be the router ID and a label or
+annotation may override the local AS. Then the speaker starts, advertising only static routes until
+every informer has synced (no per-service flap on restart). From then on the reconciler keeps the
+desired set equal to ``desired_routes`` of the latest snapshot, and the peer set follows the node's
+labels. If the API server becomes unreachable nothing is withdrawn: the stores keep the last state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from .aio import PeerConfig, Speaker, SpeakerConfig
+from .config import KubernetesConfig, RunConfig
+from .k8s.informer import Informer, endpointslice_informer, load_api_client, node_informer, service_informer
+from .k8s.reconcile import Reconciler
+from .k8s.views import NodeView
+from .rib import RouteAttrs
+from .wire import Prefix
+
+log = logging.getLogger("bgpsvc.node")
+
+
+def node_speaker_config(base: SpeakerConfig, kube: KubernetesConfig, node: NodeView) -> SpeakerConfig:
+    """The speaker configuration for this node: router ID, local AS and peers from the node itself."""
+    router_id = base.router_id
+    if kube.router_id_from_node:
+        v4 = [ip for ip in node.internal_ips if ipaddress.ip_address(ip).version == 4]
+        if not v4:
+            raise ValueError(f"node {node.name} has no IPv4 InternalIP for the router ID; set router_id")
+        router_id = v4[0]
+    local_as = base.local_as
+    override = node.label(kube.local_as_key) or node.annotation(kube.local_as_key)
+    if override:
+        try:
+            local_as = int(override)
+        except ValueError:
+            log.error(
+                "node %s: %s=%r is not an AS number; using %d",
+                node.name,
+                kube.local_as_key,
+                override,
+                local_as,
+            )
+    return replace(base, router_id=router_id, local_as=local_as, peers=select_peers(base.peers, node))
+
+
+def select_peers(peers: tuple[PeerConfig, ...], node: NodeView | None) -> tuple[PeerConfig, ...]:
+    """Peers whose node selector matches this node's labels."""
+    labels = dict(node.labels) if node is not None else {}
+    return tuple(p for p in peers if p.selects(labels))
+
+
+class NodeSpeaker:
+    """Owns the informers, the reconciler and the speaker of one node."""
+
+    def __init__(self, config: RunConfig, static_routes: Mapping[Prefix, RouteAttrs]) -> None:
+        assert config.kubernetes is not None
+        self.config = config
+        self.kube = config.kubernetes
+        self.static = dict(static_routes)
+        self.speaker: Speaker | None = None
+        self.reconciler: Reconciler | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        api = load_api_client(self.kube.kubeconfig)
+        self.informers: dict[str, Informer[Any]] = {
+            "nodes": node_informer(
+                api, on_change=self._changed, field_selector=f"metadata.name={self.kube.node_name}"
+            ),
+            "services": service_informer(api, on_change=self._changed),
+            "endpointslices": endpointslice_informer(api, on_change=self._changed),
+        }
+
+    def _changed(self) -> None:
+        # Informer threads call this; the reconciler (once it exists) does the rest on the loop.
+        if self.reconciler is not None:
+            self.reconciler.mark_dirty()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def ready(self) -> bool:
+        """Speaker started and every informer synced once."""
+        return self.speaker is not None and self.reconciler is not None and self.reconciler.synced
+
+    async def start(self) -> None:
+        """Start informers, wait for this node's object, then start the speaker and the reconcile loop."""
+        for inf in self.informers.values():
+            inf.start()
+        node = await self._wait_for_node()
+        cfg = node_speaker_config(self.config.speaker, self.kube, node)
+        log.info(
+            "node %s: router-id %s, AS %d, %d of %d peers selected",
+            node.name,
+            cfg.router_id,
+            cfg.local_as,
+            len(cfg.peers),
+            len(self.config.speaker.peers),
+        )
+        self.speaker = Speaker(cfg)
+        await self.speaker.start()
+        self.speaker.set_routes(self.static)
+        self.reconciler = Reconciler(
+            self.informers["services"],
+            self.informers["endpointslices"],
+            self.informers["nodes"],
+            node=self.kube.node_name,
+            policy=self.kube.policy,
+            apply=self._apply,
+            on_node=self._node_changed,
+            debounce=self.kube.debounce,
+        )
+        self._task = asyncio.create_task(self.reconciler.run())
+
+    async def _wait_for_node(self) -> NodeView:
+        nodes = self.informers["nodes"]
+        waited = 0.0
+        while True:
+            view = nodes.snapshot().get(("", self.kube.node_name)) if nodes.synced else None
+            if isinstance(view, NodeView):
+                return view
+            if waited % 10 < 0.5:
+                state = "node object not found" if nodes.synced else f"API not synced ({nodes.last_error})"
+                log.info("waiting for node %s: %s", self.kube.node_name, state)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.5)
+            waited += 0.5
+
+    def _apply(self, desired: Mapping[Prefix, RouteAttrs]) -> None:
+        assert self.speaker is not None
+        self.speaker.set_routes({**self.static, **desired})
+
+    def _node_changed(self, node: NodeView | None) -> None:
+        if self.speaker is None or node is None:
+            return  # a vanished Node object (API hiccup) is not a reason to drop peers
+        wanted = select_peers(self.config.speaker.peers, node)
+        if wanted != self.speaker.config.peers:
+            log.info("node labels changed: %d peers selected", len(wanted))
+            self.speaker.set_peers(wanted)
+
+    def status(self) -> dict[str, Any]:
+        """Speaker status plus the Kubernetes side."""
+        base = (
+            self.speaker.status()
+            if self.speaker is not None
+            else {
+                "local_as": self.config.speaker.local_as,
+                "router_id": None,
+                "routes": 0,
+                "peers": [],
+                "started_at": None,
+                "stopping": False,
+            }
+        )
+        base["kubernetes"] = self.k8s_status()
+        return base
+
+    def k8s_status(self) -> dict[str, Any]:
+        """Reconciler and informer state."""
+        if self.reconciler is not None:
+            return self.reconciler.status()
+        return {
+            "node": self.kube.node_name,
+            "synced": False,
+            "waiting_for_sync": True,
+            "reconciles": 0,
+            "reconcile_seconds_total": 0.0,
+            "last_reconcile_seconds": 0.0,
+            "routes": 0,
+            "routes_by_class": {},
+            "api_reachable": all(i.healthy for i in self.informers.values()),
+            "informers": {
+                n: {"synced": i.synced, "healthy": i.healthy, "relists": i.relists, "objects": 0}
+                for n, i in self.informers.items()
+            },
+        }
+
+    def set_static(self, routes: Mapping[Prefix, RouteAttrs]) -> None:
+        """New static routes (SIGHUP)."""
+        self.static = dict(routes)
+        if self.reconciler is not None and self.reconciler.synced:
+            self.reconciler.mark_dirty()
+        elif self.speaker is not None:
+            self.speaker.set_routes(self.static)
+
+    async def stop(self, restart: bool = False) -> None:
+        """Stop the loop, the informers and the speaker (gracefully unless ``restart``)."""
+        if self._task is not None:
+            self._task.cancel()
+        for inf in self.informers.values():
+            inf.stop(timeout=2.0)
+        if self.speaker is not None:
+            await self.speaker.stop(restart=restart)
