@@ -7,11 +7,14 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import sys
 import urllib.request
 from collections.abc import Sequence
 
 from .config import ConfigError, load_config
+from .k8s.informer import load_api_client
+from .k8s.plan import plan, read_snapshot
 from .runtime import run
 from .wire import (
     IPV4_UNICAST,
@@ -198,6 +201,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print what each node would advertise and why, from one read of the cluster."""
+    # plan runs anywhere (a laptop with a kubeconfig): NODE_NAME need not be set when a node is named.
+    env = dict(os.environ)
+    env.setdefault("NODE_NAME", args.node or "(plan)")
+    try:
+        config = load_config(args.config, env)
+    except ConfigError as exc:
+        print(f"bgpsvc: invalid config: {exc}", file=sys.stderr)
+        return 2
+    kube = config.kubernetes
+    if kube is None:
+        print("bgpsvc: plan needs a kubernetes: section in the config", file=sys.stderr)
+        return 2
+    try:
+        snapshot = read_snapshot(load_api_client(args.kubeconfig or kube.kubeconfig), timeout=args.timeout)
+    except (TimeoutError, OSError, ValueError) as exc:
+        print(f"bgpsvc: cannot read the cluster: {exc}", file=sys.stderr)
+        return 1
+    nodes = sorted(name for _, name in snapshot.nodes) if args.all_nodes else [args.node or kube.node_name]
+    result = plan(snapshot, nodes, kube.policy)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for node, info in result.items():
+        flags = "" if info["eligible"] else "  (excluded by label: advertises nothing)"
+        flags += "" if info["known"] else "  (no such Node object)"
+        print(f"node {node}: {len(info['routes'])} routes{flags}")
+        for r in info["routes"]:
+            why = "; ".join(
+                r2["class"]
+                + (f" {r2['service']}" if r2["service"] else "")
+                + (f" via {', '.join(r2['endpoints'])}" if r2["endpoints"] else "")
+                for r2 in r["reasons"]
+            )
+            print(f"  {r['prefix']:<24} {r['class']:<16} {why}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--two-octet", action="store_true", help="peer without 4-octet AS support (RFC 6793)")
     p.add_argument("--extended-message", action="store_true", help="allow 65535-octet messages (RFC 8654)")
@@ -244,6 +286,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--config", "-c", required=True, help="YAML config file")
     r.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     r.set_defaults(func=cmd_run)
+    pl = sub.add_parser("plan", help="show what each node would advertise and why (reads the cluster once)")
+    pl.add_argument("--config", "-c", required=True, help="node speaker YAML config (with kubernetes:)")
+    which = pl.add_mutually_exclusive_group()
+    which.add_argument("--node", help="node name (default: kubernetes.node_name / NODE_NAME)")
+    which.add_argument("--all-nodes", action="store_true")
+    pl.add_argument("--kubeconfig", help="override kubernetes.kubeconfig")
+    pl.add_argument("--timeout", type=float, default=30.0)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan)
     st = sub.add_parser("status", help="show the running speaker's peers")
     st.add_argument("--control", default="127.0.0.1:9179", help="host:port of the control endpoint")
     st.add_argument("--json", action="store_true")

@@ -472,7 +472,7 @@ def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] 
     return RunConfig(speaker, routes, rf_path, control, log_level, kube)
 
 
-def load_config(path: str | Path) -> RunConfig:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RunConfig:
     """Read and validate a YAML config file."""
     p = Path(path)
     try:
@@ -483,7 +483,7 @@ def load_config(path: str | Path) -> RunConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_config(data, p.parent)
+    return parse_config(data, p.parent, env)
 
 
 def load_routes(config: RunConfig) -> dict[Prefix, RouteAttrs]:
