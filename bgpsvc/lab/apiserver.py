@@ -809,11 +809,13 @@ class ApiServer:
                 if watcher.aborted:
                     return
                 try:
-                    events = list(self.store.events_after_locked(pos))
+                    # pos may be ahead of the store (a watch from a future version waits for it).
+                    events = list(self.store.events_after_locked(pos)) if self.store.rv > pos else []
                 except Expired:
                     return  # fell behind the history (a stalled reader): end, the client re-watches
-                pos = self.store.rv
-                bookmark_now = watcher.bookmarks and (
+                ahead = pos > self.store.rv  # never bookmark a version the store has not reached
+                pos = max(pos, self.store.rv)
+                bookmark_due = watcher.bookmarks and (
                     gen != self._bookmark_gen or now >= next_bookmark or now >= pre_timeout
                 )
                 gen = self._bookmark_gen
@@ -821,8 +823,9 @@ class ApiServer:
                 line = self._convert(ev, res, passes)
                 if line is not None:
                     self._chunk(h, line)
-            if bookmark_now:
-                self._chunk(h, self._bookmark_line(res, pos))
+            if bookmark_due:
+                if not ahead:
+                    self._chunk(h, self._bookmark_line(res, pos))
                 if now >= pre_timeout:
                     pre_timeout = inf
                 next_bookmark = now + self.bookmark_interval

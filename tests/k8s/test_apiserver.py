@@ -248,6 +248,22 @@ def test_watch_without_version_starts_with_synthetic_added_then_live(lab: ApiSer
     resp.release_conn()
 
 
+def test_watch_from_a_future_version_waits_for_it(lab: ApiServer, v1: Any) -> None:
+    base = int(lab.resource_version)
+    resp = v1.list_service_for_all_namespaces(watch=True, resource_version=str(base + 2), timeout_seconds=5,
+                                              allow_watch_bookmarks=True, _preload_content=False,
+                                              _request_timeout=(5, 10))
+    wait_until(lambda: lab.open_watches == 1, what="watch open")
+    lab.send_bookmarks()  # nothing to confirm yet: no bookmark for a version the store has not reached
+    for name in ("a", "b", "c"):
+        lab.apply(service(name))
+    lab.send_bookmarks()
+    lines = iter_lines(resp)
+    assert summary([json.loads(next(lines)) for _ in range(2)]) == [("ADDED", "c"), ("BOOKMARK", "")]
+    resp.close()
+    resp.release_conn()
+
+
 def test_watch_response_is_chunked_json_and_timeout_ends_it_cleanly(lab: ApiServer, v1: Any) -> None:
     resp = v1.list_service_for_all_namespaces(watch=True, resource_version=lab.resource_version,
                                               timeout_seconds=1, _preload_content=False)
