@@ -611,8 +611,23 @@ def drop_traffic(ns: Netns, ifname: str, on: bool) -> None:
         ns.run([TC, "qdisc", "replace", "dev", ifname, "ingress"])
         match_all = ["u32", "match", "u32", "0", "0"]
         to_fifo = ["action", "mirred", "egress", "redirect", "dev", ifname]
-        ns.run([TC, "filter", "replace", "dev", ifname, "parent", "ffff:", "protocol", "all", "prio", "1",
-                *match_all, *to_fifo])
+        ns.run(
+            [
+                TC,
+                "filter",
+                "replace",
+                "dev",
+                ifname,
+                "parent",
+                "ffff:",
+                "protocol",
+                "all",
+                "prio",
+                "1",
+                *match_all,
+                *to_fifo,
+            ]
+        )
     else:
         # Ingress first: without the zero-length fifo the redirect would reflect packets to the peer.
         for args in (["qdisc", "del", "dev", ifname, "ingress"], ["qdisc", "del", "dev", ifname, "root"]):
@@ -723,9 +738,7 @@ class Frr:
     def _daemon_argv(self, daemon: str) -> list[str]:
         user, group = _frr_identity()
         conf = self._path(f"{daemon}.conf")
-        conf.write_text(
-            f"frr version {frr_version()}\nfrr defaults traditional\nhostname {self.name}\n!\n"
-        )
+        conf.write_text(f"frr version {frr_version()}\nfrr defaults traditional\nhostname {self.name}\n!\n")
         shutil.chown(conf, user, group)
         argv = [
             str(FRR_BIN_DIR / daemon),

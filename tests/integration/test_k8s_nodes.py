@@ -42,20 +42,42 @@ class NsApiServer(ApiServer):
 
 
 def node_obj(i: int, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i}", "labels": labels or {}},
-            "status": {"addresses": [{"type": "InternalIP", "address": speaker_v4(i)}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": f"node-{i}", "labels": labels or {}},
+        "status": {"addresses": [{"type": "InternalIP", "address": speaker_v4(i)}]},
+    }
 
 
-WEB = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "shop", "name": "web"},
-       "spec": {"type": "ClusterIP", "clusterIP": WEB_IP, "clusterIPs": [WEB_IP], "externalTrafficPolicy": "Local"}}
+WEB = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"namespace": "shop", "name": "web"},
+    "spec": {
+        "type": "ClusterIP",
+        "clusterIP": WEB_IP,
+        "clusterIPs": [WEB_IP],
+        "externalTrafficPolicy": "Local",
+    },
+}
 
 
 def web_slice(*nodes: int) -> dict[str, Any]:
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"namespace": "shop", "name": "web-abc12", "labels": {"kubernetes.io/service-name": "web"}},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [f"10.244.{n}.5"], "nodeName": f"node-{n}", "conditions": {"ready": True}}
-                          for n in nodes]}
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "namespace": "shop",
+            "name": "web-abc12",
+            "labels": {"kubernetes.io/service-name": "web"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": [f"10.244.{n}.5"], "nodeName": f"node-{n}", "conditions": {"ready": True}}
+            for n in nodes
+        ],
+    }
 
 
 class Cluster:
@@ -72,21 +94,35 @@ class Cluster:
         for i in range(1, N + 1):
             self.api.apply(node_obj(i))
         self.kubeconfig = self.api.write_kubeconfig(tmp / "kubeconfig")
-        self.frr = frr_factory(self.router, frr_config(64500, [(speaker_v4(i), 64512) for i in range(1, N + 1)]),
-                               "tor")
+        self.frr = frr_factory(
+            self.router, frr_config(64500, [(speaker_v4(i), 64512) for i in range(1, N + 1)]), "tor"
+        )
         self.speakers: list[BgpsvcProcess] = []
 
     def start_speakers(self) -> None:
         for i, ns in enumerate(self.nodes, 1):
-            sp = BgpsvcProcess(ns, {
-                "local_as": 64512,
-                "listen": False,
-                "drain_time": 1,
-                "peers": [{"address": router_v4(i), "peer_as": 64500, "connect_retry_time": 1,
-                           "families": ["ipv4-unicast"]}],
-                "kubernetes": {"node_name": f"node-{i}", "kubeconfig": str(self.kubeconfig),
-                               "service_cluster_ips": [RANGE]},
-            }, f"node-{i}")
+            sp = BgpsvcProcess(
+                ns,
+                {
+                    "local_as": 64512,
+                    "listen": False,
+                    "drain_time": 1,
+                    "peers": [
+                        {
+                            "address": router_v4(i),
+                            "peer_as": 64500,
+                            "connect_retry_time": 1,
+                            "families": ["ipv4-unicast"],
+                        }
+                    ],
+                    "kubernetes": {
+                        "node_name": f"node-{i}",
+                        "kubeconfig": str(self.kubeconfig),
+                        "service_cluster_ips": [RANGE],
+                    },
+                },
+                f"node-{i}",
+            )
             self.speakers.append(sp)
             sp.start()
         for i in range(1, N + 1):
@@ -107,8 +143,11 @@ class Cluster:
         want = {speaker_v4(i) for i in nodes}
         t0 = time.monotonic()
         try:
-            wait_until(lambda: self.gateways(prefix) == want, timeout=timeout,
-                       what=f"{prefix} via {sorted(want)} (now {sorted(self.gateways(prefix))})")
+            wait_until(
+                lambda: self.gateways(prefix) == want,
+                timeout=timeout,
+                what=f"{prefix} via {sorted(want)} (now {sorted(self.gateways(prefix))})",
+            )
         except TimeoutError:
             for sp in self.speakers:
                 print(f"--- {sp.name} status: {sp.status()}\n{sp.log_tail(30)}")
@@ -160,15 +199,21 @@ def test_service_advertisement_follows_the_cluster(cluster: Cluster) -> None:
     # The API server goes away: nothing is withdrawn, and status says the API is unreachable.
     before = {p: cluster.gateways(p) for p in (RANGE, f"{WEB_IP}/32")}
     cluster.api.pause()
-    wait_until(lambda: all(not sp.status()["kubernetes"]["api_reachable"] for sp in cluster.speakers),
-               timeout=30, what="speakers notice the API is gone")
+    wait_until(
+        lambda: all(not sp.status()["kubernetes"]["api_reachable"] for sp in cluster.speakers),
+        timeout=30,
+        what="speakers notice the API is gone",
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         assert {p: cluster.gateways(p) for p in before} == before
         time.sleep(0.5)
     cluster.api.resume()
-    wait_until(lambda: all(sp.status()["kubernetes"]["api_reachable"] for sp in cluster.speakers),
-               timeout=60, what="speakers reconnect to the API")
+    wait_until(
+        lambda: all(sp.status()["kubernetes"]["api_reachable"] for sp in cluster.speakers),
+        timeout=60,
+        what="speakers reconnect to the API",
+    )
 
     # Deleting the Service withdraws the /32 everywhere; the range stays.
     cluster.api.delete("Service", "shop", "web")

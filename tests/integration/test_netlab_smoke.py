@@ -35,10 +35,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def bgp_config(asn: int, router_id: str, peer_as: int, peers: tuple[str, str], originate: bool) -> str:
     v4, v6 = peers
-    networks = (
-        (f"  network {V4_PREFIX}\n", f"  network {V6_PREFIX}\n") if originate else ("", "")
-    )
-    return textwrap.dedent(f"""\
+    networks = (f"  network {V4_PREFIX}\n", f"  network {V6_PREFIX}\n") if originate else ("", "")
+    return (
+        textwrap.dedent(f"""\
         router bgp {asn}
          bgp router-id {router_id}
          no bgp ebgp-requires-policy
@@ -51,11 +50,16 @@ def bgp_config(asn: int, router_id: str, peer_as: int, peers: tuple[str, str], o
          neighbor {v6} timers connect 2
          address-family ipv4 unicast
           neighbor {v4} activate
-        """) + networks[0] + textwrap.dedent(f"""\
+        """)
+        + networks[0]
+        + textwrap.dedent(f"""\
          exit-address-family
          address-family ipv6 unicast
           neighbor {v6} activate
-        """) + networks[1] + " exit-address-family\nexit\n"
+        """)
+        + networks[1]
+        + " exit-address-family\nexit\n"
+    )
 
 
 @dataclass
@@ -189,20 +193,28 @@ def test_silent_drop_expires_hold_timer(pair: Pair) -> None:
 def test_staticd_and_bgpd_without_zebra(lab: Lab, frr_factory: Callable[..., Frr]) -> None:
     a, b = lab.netns("a"), lab.netns("b")
     lab.veth(a, b, "203.0.113.1/24", "203.0.113.2/24")
-    fa = frr_factory(a, textwrap.dedent("""\
+    fa = frr_factory(
+        a,
+        textwrap.dedent("""\
         ip route 192.0.2.0/24 blackhole
         router bgp 64500
          no bgp ebgp-requires-policy
          neighbor 203.0.113.2 remote-as 64501
          address-family ipv4 unicast
           redistribute static
-        """), daemons=("zebra", "bgpd", "staticd"))
-    fb = frr_factory(b, textwrap.dedent("""\
+        """),
+        daemons=("zebra", "bgpd", "staticd"),
+    )
+    fb = frr_factory(
+        b,
+        textwrap.dedent("""\
         router bgp 64501
          bgp router-id 203.0.113.2
          no bgp ebgp-requires-policy
          neighbor 203.0.113.1 remote-as 64500
-        """), daemons=("bgpd",))
+        """),
+        daemons=("bgpd",),
+    )
     assert any(r["dst"] == "192.0.2.0/24" for r in fa.kernel_routes(4, proto="static"))
     fb.wait_state("203.0.113.1", "Established", timeout=30)
     wait_until(lambda: fb.has_route("192.0.2.0/24"), timeout=15, what="redistributed static in b")
@@ -242,7 +254,7 @@ def _netns_names() -> set[str]:
     return {e["name"] for e in json.loads(out or "[]")}
 
 
-INNER_TEST = '''
+INNER_TEST = """
 import json, os
 from tests.integration.netlab import drop_traffic
 
@@ -257,9 +269,9 @@ def test_inner(lab, frr_factory):
     with open(os.environ["NETLAB_STATE"], "w") as fh:
         json.dump(state, fh)
     assert False, "deliberate failure: cleanup must still happen"
-'''
+"""
 
-BACKSTOP_SCRIPT = '''
+BACKSTOP_SCRIPT = """
 import json, os, sys, time
 from tests.integration.netlab import Lab
 lab = Lab()
@@ -271,7 +283,7 @@ json.dump({"ns": [a.name], "pids": [f.pid("zebra"), f.pid("bgpd"), p.pid], "work
 if sys.argv[1] == "exit":
     sys.exit(3)  # no cleanup call: the atexit backstop must do it
 time.sleep(60)  # killed with SIGTERM by the test
-'''
+"""
 
 
 def _assert_all_gone(state: dict[str, Any]) -> None:

@@ -25,20 +25,32 @@ def wait_until(pred: Callable[[], Any], timeout: float = 5.0, what: str = "condi
         time.sleep(0.005)
 
 
-def service(name: str, ns: str = "default", ip: str = "10.96.0.10", labels: dict[str, str] | None = None,
-            **spec: Any) -> dict[str, Any]:
+def service(
+    name: str, ns: str = "default", ip: str = "10.96.0.10", labels: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": ns}
     if labels:
         meta["labels"] = labels
-    return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-            "spec": {"clusterIP": ip, "clusterIPs": [ip], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], **spec},
+    }
 
 
-def node(name: str, ip: str = "192.0.2.1", labels: dict[str, str] | None = None,
-         ready: str = "True") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels or {}},
-            "status": {"addresses": [{"type": "InternalIP", "address": ip}],
-                       "conditions": [{"type": "Ready", "status": ready}]}}
+def node(
+    name: str, ip: str = "192.0.2.1", labels: dict[str, str] | None = None, ready: str = "True"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels or {}},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": ip}],
+            "conditions": [{"type": "Ready", "status": ready}],
+        },
+    }
 
 
 @pytest.fixture

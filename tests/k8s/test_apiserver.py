@@ -38,8 +38,9 @@ def raw(call: Callable[..., Any], **kwargs: Any) -> Any:
         resp.release_conn()
 
 
-def watch_events(call: Callable[..., Any], limit: int | None = None, until: str | None = None,
-                 **kwargs: Any) -> list[Event]:
+def watch_events(
+    call: Callable[..., Any], limit: int | None = None, until: str | None = None, **kwargs: Any
+) -> list[Event]:
     """Events of one watch request until the server ends it, ``limit`` arrive, or the object named
     ``until`` (a sentinel written last) shows up; the sentinel's event is not returned."""
     kwargs.setdefault("timeout_seconds", 10)
@@ -99,10 +100,19 @@ def test_list_shape_and_typed_client_round_trip(lab: ApiServer, v1: Any) -> None
 def test_one_global_resource_version_across_kinds(lab: ApiServer, v1: Any, discovery: Any) -> None:
     s = lab.apply(service("a"))
     n = lab.apply(node("n1"))
-    e = lab.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                   "metadata": {"name": "a-1", "namespace": "default",
-                                "labels": {"kubernetes.io/service-name": "a"}},
-                   "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}]})
+    e = lab.apply(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "a-1",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "a"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"]}],
+        }
+    )
     rvs = [int(o["metadata"]["resourceVersion"]) for o in (s, n, e)]
     assert rvs == sorted(rvs) and len(set(rvs)) == 3
     assert raw(v1.list_node)["metadata"]["resourceVersion"] == str(rvs[-1])
@@ -238,8 +248,9 @@ def test_watch_from_a_version_gets_exactly_the_later_events(lab: ApiServer, v1: 
 def test_watch_without_version_starts_with_synthetic_added_then_live(lab: ApiServer, v1: Any) -> None:
     lab.apply(service("a"))
     lab.apply(service("b"))
-    resp = v1.list_service_for_all_namespaces(watch=True, timeout_seconds=5, _preload_content=False,
-                                              _request_timeout=(5, 10))
+    resp = v1.list_service_for_all_namespaces(
+        watch=True, timeout_seconds=5, _preload_content=False, _request_timeout=(5, 10)
+    )
     lines = iter_lines(resp)
     assert summary([json.loads(next(lines)) for _ in range(2)]) == [("ADDED", "a"), ("ADDED", "b")]
     lab.apply(service("c"))
@@ -250,9 +261,14 @@ def test_watch_without_version_starts_with_synthetic_added_then_live(lab: ApiSer
 
 def test_watch_from_a_future_version_waits_for_it(lab: ApiServer, v1: Any) -> None:
     base = int(lab.resource_version)
-    resp = v1.list_service_for_all_namespaces(watch=True, resource_version=str(base + 2), timeout_seconds=5,
-                                              allow_watch_bookmarks=True, _preload_content=False,
-                                              _request_timeout=(5, 10))
+    resp = v1.list_service_for_all_namespaces(
+        watch=True,
+        resource_version=str(base + 2),
+        timeout_seconds=5,
+        allow_watch_bookmarks=True,
+        _preload_content=False,
+        _request_timeout=(5, 10),
+    )
     wait_until(lambda: lab.open_watches == 1, what="watch open")
     lab.send_bookmarks()  # nothing to confirm yet: no bookmark for a version the store has not reached
     for name in ("a", "b", "c"):
@@ -265,8 +281,9 @@ def test_watch_from_a_future_version_waits_for_it(lab: ApiServer, v1: Any) -> No
 
 
 def test_watch_response_is_chunked_json_and_timeout_ends_it_cleanly(lab: ApiServer, v1: Any) -> None:
-    resp = v1.list_service_for_all_namespaces(watch=True, resource_version=lab.resource_version,
-                                              timeout_seconds=1, _preload_content=False)
+    resp = v1.list_service_for_all_namespaces(
+        watch=True, resource_version=lab.resource_version, timeout_seconds=1, _preload_content=False
+    )
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "application/json"
     assert resp.headers["Transfer-Encoding"] == "chunked"
@@ -286,7 +303,11 @@ def test_watch_from_a_compacted_version_is_one_410_error_event(lab: ApiServer, v
     (ev,) = events
     assert ev["type"] == "ERROR"
     assert {k: ev["object"][k] for k in ("kind", "status", "reason", "code")} == {
-        "kind": "Status", "status": "Failure", "reason": "Expired", "code": 410}
+        "kind": "Status",
+        "status": "Failure",
+        "reason": "Expired",
+        "code": 410,
+    }
     # The current version is still watchable after compaction.
     now = lab.resource_version
     lab.apply(service("zz-sentinel"))
@@ -296,17 +317,33 @@ def test_watch_from_a_compacted_version_is_one_410_error_event(lab: ApiServer, v
 def test_bookmarks_only_when_allowed_and_carry_only_the_version(lab: ApiServer, v1: Any) -> None:
     lab.apply(service("a"))
     since = lab.resource_version
-    resp = v1.list_service_for_all_namespaces(watch=True, resource_version=since, allow_watch_bookmarks=True,
-                                              timeout_seconds=5, _preload_content=False,
-                                              _request_timeout=(5, 10))
-    plain = v1.list_service_for_all_namespaces(watch=True, resource_version=since, timeout_seconds=5,
-                                               _preload_content=False, _request_timeout=(5, 10))
+    resp = v1.list_service_for_all_namespaces(
+        watch=True,
+        resource_version=since,
+        allow_watch_bookmarks=True,
+        timeout_seconds=5,
+        _preload_content=False,
+        _request_timeout=(5, 10),
+    )
+    plain = v1.list_service_for_all_namespaces(
+        watch=True,
+        resource_version=since,
+        timeout_seconds=5,
+        _preload_content=False,
+        _request_timeout=(5, 10),
+    )
     wait_until(lambda: lab.open_watches == 2, what="both watches open")
     lab.apply(node("n1"))  # moves the global version without a Service event
     lab.send_bookmarks()
     ev = json.loads(next(iter_lines(resp)))
-    assert ev == {"type": "BOOKMARK", "object": {"kind": "Service", "apiVersion": "v1",
-                                                 "metadata": {"resourceVersion": lab.resource_version}}}
+    assert ev == {
+        "type": "BOOKMARK",
+        "object": {
+            "kind": "Service",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": lab.resource_version},
+        },
+    }
     lab.apply(service("zz-sentinel"))
     assert summary([json.loads(next(iter_lines(plain)))]) == [("ADDED", "zz-sentinel")]  # no bookmark
     for r in (resp, plain):
@@ -317,8 +354,12 @@ def test_bookmarks_only_when_allowed_and_carry_only_the_version(lab: ApiServer, 
 def test_periodic_bookmarks(tmp_path: Path) -> None:
     with ApiServer(bookmark_interval=0.2) as lab:
         client = k8s.CoreV1Api(load_api_client(str(lab.write_kubeconfig(tmp_path / "kc"))))
-        events = watch_events(client.list_node, resource_version=lab.resource_version,
-                              allow_watch_bookmarks=True, timeout_seconds=1)
+        events = watch_events(
+            client.list_node,
+            resource_version=lab.resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=1,
+        )
         assert len(events) >= 3 and {e["type"] for e in events} == {"BOOKMARK"}
         assert all(e["object"]["kind"] == "Node" for e in events)
 
@@ -330,27 +371,42 @@ def test_watch_selectors_turn_transitions_into_added_and_deleted(lab: ApiServer,
     lab.apply(service("a", labels={"adv": "yes"}, ip="10.96.3.3"))  # matches again
     lab.apply(service("b", labels={"adv": "no"}))  # never matches
     lab.apply(service("zz-sentinel", labels={"adv": "yes"}))
-    events = watch_events(v1.list_service_for_all_namespaces, resource_version=since,
-                          label_selector="adv=yes", until="zz-sentinel")
+    events = watch_events(
+        v1.list_service_for_all_namespaces,
+        resource_version=since,
+        label_selector="adv=yes",
+        until="zz-sentinel",
+    )
     assert summary(events) == [("DELETED", "a"), ("ADDED", "a")]
     gone = events[0]["object"]
     # Upstream (cacher convertToWatchEvent): the previous content, at the event's resourceVersion.
     assert gone["metadata"]["labels"] == {"adv": "yes"}
     assert gone["metadata"]["resourceVersion"] == str(int(since) + 1)
-    named = watch_events(v1.list_namespaced_service, namespace="default", resource_version=since,
-                         field_selector="metadata.name=b", limit=1)
+    named = watch_events(
+        v1.list_namespaced_service,
+        namespace="default",
+        resource_version=since,
+        field_selector="metadata.name=b",
+        limit=1,
+    )
     assert summary(named) == [("ADDED", "b")]
     lab.apply(service("b", ns="other"))
     lab.apply(service("zz-sentinel", ns="other"))
-    other = watch_events(v1.list_namespaced_service, namespace="other", resource_version=since,
-                         until="zz-sentinel")
+    other = watch_events(
+        v1.list_namespaced_service, namespace="other", resource_version=since, until="zz-sentinel"
+    )
     assert summary(other) == [("ADDED", "b")]
 
 
 def test_send_initial_events_ends_with_annotated_bookmark(lab: ApiServer, v1: Any) -> None:
     lab.apply(service("a"))
-    events = watch_events(v1.list_service_for_all_namespaces, limit=2, send_initial_events=True,
-                          resource_version_match="NotOlderThan", allow_watch_bookmarks=True)
+    events = watch_events(
+        v1.list_service_for_all_namespaces,
+        limit=2,
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+    )
     assert summary(events) == [("ADDED", "a"), ("BOOKMARK", "")]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
@@ -369,9 +425,13 @@ def test_the_clients_own_watch_helper_works(lab: ApiServer, v1: Any) -> None:
 
 
 def test_drop_watches_cuts_streams_abruptly(lab: ApiServer, v1: Any) -> None:
-    resp = v1.list_service_for_all_namespaces(watch=True, resource_version=lab.resource_version,
-                                              timeout_seconds=30, _preload_content=False,
-                                              _request_timeout=(5, 10))
+    resp = v1.list_service_for_all_namespaces(
+        watch=True,
+        resource_version=lab.resource_version,
+        timeout_seconds=30,
+        _preload_content=False,
+        _request_timeout=(5, 10),
+    )
     wait_until(lambda: lab.open_watches == 1, what="watch open")
     assert lab.drop_watches() == 1
     with pytest.raises(urllib3.exceptions.ProtocolError):
@@ -382,8 +442,9 @@ def test_drop_watches_cuts_streams_abruptly(lab: ApiServer, v1: Any) -> None:
 def test_pause_refuses_connections_and_resume_keeps_port_and_state(lab: ApiServer, v1: Any) -> None:
     lab.apply(service("a"))
     port, rv = lab.port, lab.resource_version
-    resp = v1.list_service_for_all_namespaces(watch=True, resource_version=rv, timeout_seconds=30,
-                                              _preload_content=False, _request_timeout=(5, 10))
+    resp = v1.list_service_for_all_namespaces(
+        watch=True, resource_version=rv, timeout_seconds=30, _preload_content=False, _request_timeout=(5, 10)
+    )
     wait_until(lambda: lab.open_watches == 1, what="watch open")
     lab.pause()
     with pytest.raises(urllib3.exceptions.ProtocolError):
@@ -396,8 +457,9 @@ def test_pause_refuses_connections_and_resume_keeps_port_and_state(lab: ApiServe
     body = raw(v1.list_service_for_all_namespaces)
     assert [i["metadata"]["name"] for i in body["items"]] == ["a", "b"]
     lab.apply(service("zz-sentinel"))
-    assert summary(watch_events(v1.list_service_for_all_namespaces, resource_version=rv,
-                                until="zz-sentinel")) == [("ADDED", "b")]
+    assert summary(
+        watch_events(v1.list_service_for_all_namespaces, resource_version=rv, until="zz-sentinel")
+    ) == [("ADDED", "b")]
 
 
 def test_load_yaml_multi_document_and_lists(lab: ApiServer, tmp_path: Path) -> None:

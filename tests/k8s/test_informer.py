@@ -42,8 +42,13 @@ def make(api_client: Any) -> Iterator[Make]:
     made: list[Informer[Any]] = []
 
     def factory(resource: str = "services", **kwargs: Any) -> Informer[Any]:
-        opts: dict[str, Any] = {"backoff_base": 0.02, "backoff_max": 0.2, "watch_timeout": 30,
-                                "rng": random.Random(7), **kwargs}
+        opts: dict[str, Any] = {
+            "backoff_base": 0.02,
+            "backoff_max": 0.2,
+            "watch_timeout": 30,
+            "rng": random.Random(7),
+            **kwargs,
+        }
         inf: Informer[Any] = Informer(api_client, resource, **opts)
         made.append(inf)
         return inf.start()
@@ -261,24 +266,30 @@ def test_unreachable_at_start_then_syncs(lab: ApiServer, make: Make) -> None:
 
 
 def test_backoff_is_jittered_exponential_and_capped(api_client: Any) -> None:
-    inf: Informer[ServiceView] = service_informer(api_client, backoff_base=1.0, backoff_max=8.0,
-                                                  rng=random.Random(3))
+    inf: Informer[ServiceView] = service_informer(
+        api_client, backoff_base=1.0, backoff_max=8.0, rng=random.Random(3)
+    )
     delays = [inf._backoff() for _ in range(6)]
     for n, d in enumerate(delays):
         cap = min(8.0, 2.0**n)
         assert cap / 2 <= d <= cap
-    again: Informer[ServiceView] = service_informer(api_client, backoff_base=1.0, backoff_max=8.0,
-                                                    rng=random.Random(3))
+    again: Informer[ServiceView] = service_informer(
+        api_client, backoff_base=1.0, backoff_max=8.0, rng=random.Random(3)
+    )
     assert [again._backoff() for _ in range(6)] == delays  # deterministic with an injected Random
     assert service_informer(api_client)._backoff(immediate_first=True) == 0.0
 
 
 def test_load_api_client_prefers_in_cluster_only_without_kubeconfig(
-        kubeconfig: Any, lab: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig: Any, lab: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-    monkeypatch.setattr(informer_mod.k8s_config, "load_incluster_config",
-                        lambda client_configuration: calls.append("incluster"))
+    monkeypatch.setattr(
+        informer_mod.k8s_config,
+        "load_incluster_config",
+        lambda client_configuration: calls.append("incluster"),
+    )
     load_api_client(None)
     assert calls == ["incluster"]
     client = load_api_client(str(kubeconfig))  # an explicit kubeconfig wins, even in a pod
