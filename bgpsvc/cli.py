@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import ipaddress
 import json
-import logging
 import os
 import sys
 import urllib.request
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from .config import ConfigError, load_config
 from .k8s.informer import load_api_client
 from .k8s.plan import plan, read_snapshot
+from .logs import setup_logging
 from .runtime import run
 from .wire import (
     IPV4_UNICAST,
@@ -171,8 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"bgpsvc: invalid config: {exc}", file=sys.stderr)
         return 2
-    level = args.log_level or config.log_level
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level or config.log_level, args.log_format or config.log_format)
     return asyncio.run(run(config, args.config))
 
 
@@ -285,6 +284,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the speaker from a YAML config")
     r.add_argument("--config", "-c", required=True, help="YAML config file")
     r.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    r.add_argument("--log-format", choices=["text", "json"], help="json: one object per line")
     r.set_defaults(func=cmd_run)
     pl = sub.add_parser("plan", help="show what each node would advertise and why (reads the cluster once)")
     pl.add_argument("--config", "-c", required=True, help="node speaker YAML config (with kubernetes:)")

@@ -74,6 +74,7 @@ class RunConfig:
     routes_file: Path | None = None
     control: ControlConfig = field(default_factory=ControlConfig)
     log_level: str = "info"
+    log_format: str = "text"
     kubernetes: KubernetesConfig | None = None
 
 
@@ -453,6 +454,9 @@ def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] 
     log_level = s.get("log_level", _str, "info").lower()
     if log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level: must be debug, info, warning or error")
+    log_format = s.get("log_format", _str, "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError("log_format: must be text or json")
     kw: dict[str, Any] = {
         "local_as": local_as,
         "router_id": router_id,
@@ -469,7 +473,7 @@ def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] 
         speaker = SpeakerConfig(**kw)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return RunConfig(speaker, routes, rf_path, control, log_level, kube)
+    return RunConfig(speaker, routes, rf_path, control, log_level, log_format, kube)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RunConfig:

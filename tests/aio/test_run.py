@@ -52,6 +52,7 @@ router_id: 192.0.2.1
 listen: [{{address: 127.0.0.1, port: {bgp_port}}}]
 control: {{address: 127.0.0.1, port: {control_port}}}
 drain_time: 1.5
+log_format: json
 shutdown_message: "node maintenance"
 peers:
   - address: 127.0.0.2
@@ -73,6 +74,10 @@ routes_file: {routes_file}
             proc.kill()
         out = proc.communicate(timeout=10)[0].decode()
         print(out)
+    # Structured logs: every line is one JSON object.
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert records and all({"ts", "level", "logger", "msg"} <= r.keys() for r in records)
+    assert any("SIGHUP" in r["msg"] for r in records)
 
 
 async def _drive(proc: subprocess.Popen[bytes], bgp_port: int, control_port: int, routes_file: Path) -> None:
