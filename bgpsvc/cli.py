@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from .config import ConfigError, load_config
+from .demo import main as demo_main
 from .k8s.informer import load_api_client
 from .k8s.plan import plan, read_snapshot
 from .logs import setup_logging
@@ -279,8 +280,12 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="encode UPDATE messages and print them as hex")
     _encode_parser(e)
     e.set_defaults(func=cmd_encode)
-    m = sub.add_parser("demo", help="encode an UPDATE and decode it back")
-    m.set_defaults(func=cmd_demo)
+    m = sub.add_parser("demo", help="simulated cluster, node speakers and a router on loopback (no root)")
+    m.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    m.add_argument("--pause", type=float, default=2.0, help="seconds between scenario steps")
+    m.set_defaults(func=lambda a: demo_main(a.duration, a.pause))
+    cd = sub.add_parser("codec-demo", help="encode an UPDATE and decode it back")
+    cd.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the speaker from a YAML config")
     r.add_argument("--config", "-c", required=True, help="YAML config file")
     r.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
