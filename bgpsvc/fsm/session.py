@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 
 from ..wire import (
+    AsPath,
     CeaseSubcode,
     ErrorCode,
     Family,
@@ -49,6 +50,7 @@ from ..wire import (
     UpdateMessageError,
     decode_message,
     encode,
+    merge_as4,
 )
 from ..wire.framing import Framer
 from ..wire.messages import _KEEPALIVE
@@ -70,6 +72,15 @@ from .events import (
 from .negotiate import SessionParams, build_open, negotiate
 
 OPEN_HOLD_TIME = 240.0  # "large value" hold timer while waiting for OPEN (RFC 4271 §8.2.2, 4 minutes)
+
+
+def looped(update: Update, local_as: int, four_octet_as: bool) -> bool:
+    """Whether the UPDATE's (true) AS path contains ``local_as`` (RFC 4271 §9.1.2, RFC 6793 §4.2.3)."""
+    attrs = update.attributes if four_octet_as else merge_as4(update.attributes)
+    for a in attrs:
+        if isinstance(a, AsPath):
+            return local_as in a.asns
+    return False
 
 
 class Timer(Enum):
@@ -555,6 +566,13 @@ class Session:
         limit = self.config.max_prefixes
         for family, prefix in arg.withdrawals():
             self.received.get(family, set()).discard(prefix)
+        if self.params is not None and looped(arg, self.config.local_as, self.params.ctx.four_octet_as):
+            # RFC 4271 §9.1.2: a route whose AS_PATH holds our AS is a loop; it replaces (withdraws) what
+            # the peer had sent for those prefixes and is not counted.
+            for family, prefix in arg.announced():
+                self.received.get(family, set()).discard(prefix)
+            self._events.append(UpdateReceived(arg))
+            return State.ESTABLISHED
         for family, prefix in arg.announced():
             bucket = self.received.setdefault(family, set())
             if limit is not None and len(bucket) >= limit and prefix not in bucket:

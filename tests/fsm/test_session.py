@@ -329,3 +329,16 @@ def test_config_errors_name_the_field() -> None:
     base = cfg(64512, 64513, "192.0.2.1")
     with pytest.raises(ValueError, match="max_prefix_action"):
         replace(base, max_prefix_action="drop")
+
+
+def test_a_route_carrying_our_own_as_is_a_loop_and_not_counted() -> None:
+    a, b, link = established_pair()
+    hop = NextHop(ipaddress.IPv4Address("192.0.2.1"))
+    p = Prefix.host("198.51.100.7")
+    a.send_updates(pack_updates((Origin(0), AsPath.sequence(64512), hop), [p]), 1.0)
+    link.pump(1.0)
+    assert b.received[IPV4_UNICAST] == {p}
+    # The same prefix comes back with b's own AS (64513) in the path: it replaces the old path as a loop.
+    a.send_updates(pack_updates((Origin(0), AsPath.sequence(64512, 64513, 64999), hop), [p]), 2.0)
+    link.pump(2.0)
+    assert b.received[IPV4_UNICAST] == set() and b.established
