@@ -360,12 +360,21 @@ def parse_routes(data: object, path: str) -> dict[Prefix, RouteAttrs]:
 def parse_routes_file(text: str, name: str) -> dict[Prefix, RouteAttrs]:
     """One route per line: ``PREFIX [key=value ...]``; ``#`` comments; lists comma-separated."""
     out: dict[Prefix, RouteAttrs] = {}
+    # Lines with the same attributes share one RouteAttrs: the Adj-RIB-Out then builds them once.
+    interned: dict[tuple[str, ...], RouteAttrs] = {(): RouteAttrs()}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         where = f"{name}:{lineno}"
         prefix_text, *pairs = line.split()
+        known = interned.get(tuple(pairs))
+        if known is not None:
+            try:
+                out[_prefix(prefix_text)] = known
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            continue
         item: dict[str, Any] = {}
         for pair in pairs:
             key, sep, value = pair.partition("=")
@@ -384,8 +393,9 @@ def parse_routes_file(text: str, name: str) -> dict[Prefix, RouteAttrs]:
             prefix = _prefix(prefix_text)
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        out[prefix] = parse_route_attrs(s)
+        attrs = parse_route_attrs(s)
         s.finish()
+        out[prefix] = interned.setdefault(tuple(pairs), attrs)
     return out
 
 

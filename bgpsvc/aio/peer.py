@@ -42,6 +42,8 @@ from .sockets import gtsm_min_ttl, set_ttl, tcp_socket
 
 log = logging.getLogger("bgpsvc.peer")
 CONNECT_TIMEOUT = 10.0
+#: Prefixes per step when streaming a large first table (RFC 4271 §9.2 leaves pacing to us).
+STREAM_CHUNK = 5000
 EventSink = Callable[["PeerRunner", SessionEvent], None]
 
 
@@ -101,6 +103,8 @@ class PeerRunner:
         self._outgoing = False
         self._peer_gr: GracefulRestart | None = None
         self._our_n_bit = False
+        self._streaming: asyncio.Task[None] | None = None
+        self._push_pending = False
 
     # ------------------------------------------------------------------ configuration
 
@@ -399,6 +403,10 @@ class PeerRunner:
         self._push(initial=True)
 
     def _down(self, ev: SessionDown) -> None:
+        if self._streaming is not None:
+            self._streaming.cancel()
+            self._streaming = None
+        self._push_pending = False
         self.rib_out = None
         self.established_since = None
         self.prefixes_sent = 0
@@ -466,11 +474,47 @@ class PeerRunner:
         params = self.session.params
         if rib is None or params is None or not self.session.established:
             return
-        msgs = rib.update(self._desired(), params.families)
+        if self._streaming is not None:
+            self._push_pending = True  # picked up when the initial table has gone out
+            return
+        desired = self._desired()
+        if initial and len(desired) > STREAM_CHUNK:
+            self._streaming = self._loop.create_task(self._stream_initial(rib, desired, params.families))
+            return
+        msgs = rib.update(desired, params.families)
         if initial:
             msgs += rib.end_of_rib(params.families)
         self.prefixes_sent = len(rib.sent)
         self._send(msgs)
+
+    async def _stream_initial(
+        self, rib: AdjRibOut, desired: Mapping[Prefix, RouteAttrs], families: tuple[Family, ...]
+    ) -> None:
+        """Send a large first table in chunks so the peer starts processing while we build the rest."""
+        afis = {f.afi for f in families}
+        items = [(p, r) for p, r in desired.items() if p[0] in afis]
+        try:
+            for i in range(0, len(items), STREAM_CHUNK):
+                if self.rib_out is not rib or not self.session.established:
+                    return  # the session went down meanwhile
+                delta = rib.announce_delta(dict(items[i : i + STREAM_CHUNK]))
+                if delta:
+                    msgs = rib.pack(delta)
+                    rib.commit(delta)
+                    self._send(msgs)
+                await asyncio.sleep(0)  # let the transport write while the next chunk is built
+            if self.rib_out is not rib or not self.session.established:
+                return
+            msgs = (
+                rib.update(self._desired(), families)
+                if self._push_pending or self._desired() is not desired
+                else []
+            )
+            self._push_pending = False
+            self.prefixes_sent = len(rib.sent)
+            self._send(msgs + rib.end_of_rib(families))
+        finally:
+            self._streaming = None
 
     def push(self) -> None:
         """The desired set changed."""

@@ -40,10 +40,8 @@ class Delta:
 
 
 EMPTY = Delta()
-
-
-def _family(prefix: Prefix, safi: int = Safi.UNICAST) -> Family:
-    return Family(prefix[0], safi)
+_FAMILIES = {1: Family(1, Safi.UNICAST), 2: Family(2, Safi.UNICAST)}
+_MISSING: Attrs = ()
 
 
 class AdjRibOut:
@@ -62,29 +60,49 @@ class AdjRibOut:
         self.export = export
 
     def diff(self, desired: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None) -> Delta:
-        """Delta from what was sent to ``desired`` (pure: call ``commit`` once the bytes are queued)."""
-        allowed = None if families is None else {f.afi for f in families}
+        """Delta from what was sent to ``desired`` (pure: call ``commit`` once the bytes are queued).
+
+        A table shares a handful of ``RouteAttrs`` objects, so attributes are built once per distinct
+        object and address family; the per-prefix work is dictionary lookups and identity checks.
+        """
+        allowed = {1, 2} if families is None else {f.afi for f in families}
         build = self.export.attributes
-        sent = self.sent
-        announce: dict[Prefix, Attrs] = {}
-        unroutable = 0
-        keep: set[Prefix] = set()
-        for prefix, route in desired.items():
-            if allowed is not None and prefix[0] not in allowed:
-                continue
-            attrs = build(route, _family(prefix))
-            if attrs is None:
-                unroutable += 1
-                continue
-            keep.add(prefix)
-            have = sent.get(prefix)
-            if have is not attrs and have != attrs:
-                announce[prefix] = attrs
-        self.unroutable = unroutable
-        if len(keep) == len(sent) and not announce:
+        by_afi: dict[int, dict[int, Attrs | None]] = {}
+        for afi in allowed:
+            fam = _FAMILIES.get(afi) or Family(afi, Safi.UNICAST)
+            by_afi[afi] = {
+                rid: build(route, fam) for rid, route in {id(r): r for r in desired.values()}.items()
+            }
+        none: dict[int, Attrs | None] = {}
+        pairs = [(p, by_afi.get(p[0], none).get(id(r))) for p, r in desired.items()]
+        if not self.sent:
+            # The first advertisement: nothing to compare against and nothing to withdraw.
+            announce = {p: a for p, a in pairs if a is not None}
+            self.unroutable = len(pairs) - len(announce)
+            return Delta(announce, ()) if announce else EMPTY
+        get = self.sent.get
+        announce = {p: a for p, a in pairs if a is not None and (h := get(p)) is not a and h != a}
+        keep = {p for p, a in pairs if a is not None}
+        self.unroutable = len(pairs) - len(keep)
+        if not announce and len(keep) == len(self.sent):
             return EMPTY
-        withdraw = tuple(p for p in sent if p not in keep)
+        withdraw = tuple(p for p in self.sent if p not in keep)
         return Delta(announce, withdraw)
+
+    def announce_delta(self, routes: Mapping[Prefix, RouteAttrs]) -> Delta:
+        """Announcements only, for part of a table (streaming the first advertisement in chunks)."""
+        build = self.export.attributes
+        get = self.sent.get
+        cache: dict[tuple[int, int], Attrs | None] = {}
+        announce: dict[Prefix, Attrs] = {}
+        for p, r in routes.items():
+            key = (id(r), p[0])
+            a = cache.get(key, _MISSING)
+            if a is _MISSING:
+                a = cache[key] = build(r, _FAMILIES.get(p[0]) or Family(p[0], Safi.UNICAST))
+            if a is not None and (h := get(p)) is not a and h != a:
+                announce[p] = a
+        return Delta(announce, ()) if announce else EMPTY
 
     def commit(self, delta: Delta) -> None:
         """Record that ``delta`` has been queued for the peer."""
