@@ -248,7 +248,7 @@ def parse_kubernetes(data: object, env: Mapping[str, str], router_id_given: bool
     return cfg
 
 
-def _password(section: _Section) -> str | None:
+def _password(section: _Section, env: Mapping[str, str]) -> str | None:
     pw = section.get("password", _str, None)
     pw_file = section.get("password_file", _str, None)
     pw_env = section.get("password_env", _str, None)
@@ -260,13 +260,13 @@ def _password(section: _Section) -> str | None:
         except OSError as exc:
             raise ConfigError(f"{section.path}.password_file: {exc.strerror}: {pw_file}") from None
     if pw_env is not None:
-        if pw_env not in os.environ:
+        if pw_env not in env:
             raise ConfigError(f"{section.path}.password_env: environment variable {pw_env} is not set")
-        return os.environ[pw_env]
+        return env[pw_env] or None  # empty: no MD5 (an optional Secret that is absent)
     return pw
 
 
-def parse_peer(data: object, path: str) -> PeerConfig:
+def parse_peer(data: object, path: str, env: Mapping[str, str] | None = None) -> PeerConfig:
     """One ``peers[]`` entry."""
     s = _Section(data, path)
     kw: dict[str, Any] = {
@@ -279,7 +279,7 @@ def parse_peer(data: object, path: str) -> PeerConfig:
         "hold_time": s.get("hold_time", _hold, 90),
         "connect_retry_time": s.get("connect_retry_time", _number, 10.0),
         "passive": s.get("passive", _bool, False),
-        "password": _password(s),
+        "password": _password(s, os.environ if env is None else env),
         "ttl_security": s.get("ttl_security", _bool, False),
         "multihop": s.get("multihop", _int(1, 255), None),
         "families": s.get("families", _families, _BOTH_FAMILIES),
@@ -439,7 +439,7 @@ def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] 
     peers_raw: object = s.get("peers", lambda v: v, [])
     if not isinstance(peers_raw, list):
         raise ConfigError("peers: expected a list")
-    peers = tuple(parse_peer(p, f"peers[{i}]") for i, p in enumerate(peers_raw))
+    peers = tuple(parse_peer(p, f"peers[{i}]", env) for i, p in enumerate(peers_raw))
     routes = parse_routes(s.get("routes", lambda v: v, []), "routes")
     routes_file = s.get("routes_file", _str, None)
     rf_path = None
