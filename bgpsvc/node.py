@@ -164,6 +164,15 @@ class NodeSpeaker:
             }
         )
         base["kubernetes"] = self.k8s_status()
+        if self.speaker is not None and self.reconciler is not None:
+            classes = self.reconciler.classes
+            for peer, runner in zip(base["peers"], self.speaker.runners, strict=False):
+                counts: dict[str, int] = {}
+                if runner.rib_out is not None:
+                    for prefix in runner.rib_out.sent:
+                        cls = classes.get(prefix, "static")
+                        counts[cls] = counts.get(cls, 0) + 1
+                peer["prefixes_by_class"] = counts
         return base
 
     def k8s_status(self) -> dict[str, Any]:

@@ -37,6 +37,11 @@ class StatusCollector(Collector):
         rcvd = GaugeMetricFamily(
             "bgpsvc_prefixes_received", "Prefixes received from the peer", labels=["peer", "family"]
         )
+        by_class = GaugeMetricFamily(
+            "bgpsvc_prefixes_advertised_by_class",
+            "Prefixes the peer has from us, per route class",
+            labels=["peer", "class"],
+        )
         updates = CounterMetricFamily("bgpsvc_updates_sent", "UPDATE messages sent", labels=["peer"])
         updates_in = CounterMetricFamily(
             "bgpsvc_updates_received", "UPDATE messages received", labels=["peer"]
@@ -47,21 +52,23 @@ class StatusCollector(Collector):
                 state.add_metric([name, s], 1.0 if p["state"] == s else 0.0)
             up.add_metric([name], 1.0 if p["state"] == "Established" else 0.0)
             sent.add_metric([name], p["prefixes_sent"])
+            for cls, n in p.get("prefixes_by_class", {}).items():
+                by_class.add_metric([name, cls], n)
             for fam, n in p["prefixes_received"].items():
                 rcvd.add_metric([name, fam], n)
             updates.add_metric([name], p["updates_sent"])
             updates_in.add_metric([name], p["updates_received"])
         routes = GaugeMetricFamily("bgpsvc_routes_desired", "Routes in the desired set")
         routes.add_metric([], st["routes"])
-        yield from (state, up, sent, rcvd, updates, updates_in, routes)
+        yield from (state, up, sent, by_class, rcvd, updates, updates_in, routes)
         k8s = self.k8s_status() if self.k8s_status is not None else None
         if not k8s:
             return
-        by_class = GaugeMetricFamily(
+        desired_by_class = GaugeMetricFamily(
             "bgpsvc_routes_by_class", "Desired routes per route class", labels=["class"]
         )
         for cls, n in k8s.get("routes_by_class", {}).items():
-            by_class.add_metric([cls], n)
+            desired_by_class.add_metric([cls], n)
         rec = CounterMetricFamily("bgpsvc_reconciles", "Reconcile passes")
         rec.add_metric([], k8s["reconciles"])
         rec_time = CounterMetricFamily("bgpsvc_reconcile_seconds", "Time spent reconciling")
@@ -75,7 +82,7 @@ class StatusCollector(Collector):
         relists = CounterMetricFamily("bgpsvc_informer_relists", "Informer re-lists", labels=["resource"])
         for res, info in k8s.get("informers", {}).items():
             relists.add_metric([res], info["relists"])
-        yield from (by_class, rec, rec_time, last, reach, synced, relists)
+        yield from (desired_by_class, rec, rec_time, last, reach, synced, relists)
 
 
 def metrics_handler(collector: StatusCollector) -> Callable[[], tuple[int, str, bytes]]:

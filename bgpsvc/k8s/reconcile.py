@@ -73,6 +73,8 @@ class Reconciler:
         self.on_node = on_node
         self.debounce = debounce
         self.stats = ReconcileStats()
+        #: Route class of each prefix in the last desired set (for per-peer, per-class metrics).
+        self.classes: dict[Prefix, str] = {}
         self._dirty = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._stopped = False
@@ -136,11 +138,13 @@ class Reconciler:
         explained = explain(snap, self.node, self.policy)
         desired = routes_from(explained, self.policy)
         by_class: dict[str, int] = {}
-        for reasons in explained.values():
-            cls = route_class(reasons)
+        classes: dict[Prefix, str] = {}
+        for prefix, reasons in explained.items():
+            cls = classes[prefix] = route_class(reasons)
             by_class[cls] = by_class.get(cls, 0) + 1
         self.apply(desired)
         self.stats.by_class = by_class
+        self.classes = classes
         dt = time.perf_counter() - t0
         st = self.stats
         st.count += 1

@@ -120,6 +120,11 @@ def test_peers_follow_node_labels_and_the_as_comes_from_the_node(tmp_path: Path)
                     lambda: r1.runners[0].session.received.get(IPV4_UNICAST) == {range_}, 10, "range"
                 )
                 assert not r2.runners[0].session.established
+                await wait_for(
+                    lambda: ns.status()["peers"][0].get("prefixes_by_class") == {"cluster-range": 1},
+                    5,
+                    "per-class count for the peer",
+                )
 
                 # The node moves to rack 2: rack 1's router gets Cease/Peer De-configured, rack 2 peers.
                 api.apply(node({"rack": "r2", "bgpsvc.io/local-as": "65001"}))
