@@ -283,7 +283,14 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="simulated cluster, node speakers and a router on loopback (no root)")
     m.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     m.add_argument("--pause", type=float, default=2.0, help="seconds between scenario steps")
-    m.set_defaults(func=lambda a: demo_main(a.duration, a.pause))
+    m.add_argument(
+        "--mode",
+        choices=["auto", "loopback", "frr"],
+        default="loopback",
+        help="loopback (no root; default), frr (root + FRR: namespaces and the kernel's ECMP routes), "
+        "or auto",
+    )
+    m.set_defaults(func=lambda a: demo_main(a.duration, a.pause, a.mode))
     cd = sub.add_parser("codec-demo", help="encode an UPDATE and decode it back")
     cd.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the speaker from a YAML config")
