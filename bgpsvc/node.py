@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from .aio import PeerConfig, Speaker, SpeakerConfig
 from .config import KubernetesConfig, RunConfig
 from .k8s.informer import Informer, endpointslice_informer, load_api_client, node_informer, service_informer
 from .k8s.reconcile import Reconciler
-from .k8s.views import NodeView
+from .k8s.views import NodeView, endpointslice_from_dict
 from .rib import RouteAttrs
 from .wire import Prefix
 
@@ -78,7 +79,11 @@ class NodeSpeaker:
                 api, on_change=self._changed, field_selector=f"metadata.name={self.kube.node_name}"
             ),
             "services": service_informer(api, on_change=self._changed),
-            "endpointslices": endpointslice_informer(api, on_change=self._changed),
+            "endpointslices": endpointslice_informer(
+                api,
+                on_change=self._changed,
+                converter=functools.partial(endpointslice_from_dict, node=self.kube.node_name),
+            ),
         }
 
     def _changed(self) -> None:

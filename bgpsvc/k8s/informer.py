@@ -469,7 +469,8 @@ def service_informer(api_client: k8s_client.ApiClient, **kwargs: Any) -> Informe
 
 def endpointslice_informer(api_client: k8s_client.ApiClient, **kwargs: Any) -> Informer[EndpointSliceView]:
     """An informer over discovery.k8s.io/v1 EndpointSlices (all namespaces)."""
-    return Informer(api_client, "endpointslices", converter=endpointslice_from_dict, **kwargs)
+    kwargs.setdefault("converter", endpointslice_from_dict)
+    return Informer(api_client, "endpointslices", **kwargs)
 
 
 def node_informer(api_client: k8s_client.ApiClient, **kwargs: Any) -> Informer[NodeView]:

@@ -9,6 +9,7 @@ routes stay advertised.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -157,20 +158,31 @@ class Reconciler:
     async def run(self) -> None:
         """Reconcile on every change (debounced) until cancelled."""
         self.mark_dirty()
+        last = float("-inf")
         try:
             while True:
                 await self._dirty.wait()
-                if self.debounce > 0:
-                    await asyncio.sleep(self.debounce)  # coalesce a burst of watch events
+                # Leading edge: a change after a quiet spell is handled at once; only a burst (changes
+                # arriving within ``debounce`` of the last reconcile) waits, to be coalesced.
+                wait = self.debounce - (self._loop.time() - last)
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 self._dirty.clear()
+                last = self._loop.time()
                 if not self.synced:
                     self.stats.waiting_for_sync = True
                     continue  # the informers mark dirty again when they sync
+                first = self.stats.count == 0
                 self.stats.waiting_for_sync = False
                 try:
                     self.reconcile_once()
                 except Exception:
                     log.exception("reconcile failed; keeping the previous routes")
+                if first:
+                    # The synced stores are long-lived: move them out of the collector's sight, so a
+                    # full collection (100+ ms with a large cluster) no longer lands in a reconcile.
+                    gc.collect()
+                    gc.freeze()
         finally:
             self._stopped = True
 

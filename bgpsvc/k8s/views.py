@@ -7,6 +7,7 @@ objects. Field semantics follow the v1 Service, discovery.k8s.io/v1 EndpointSlic
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,19 +117,26 @@ def _cond(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def endpointslice_from_dict(obj: Mapping[str, Any]) -> EndpointSliceView:
-    """Build an ``EndpointSliceView`` from API JSON."""
+def endpointslice_from_dict(obj: Mapping[str, Any], node: str | None = None) -> EndpointSliceView:
+    """Build an ``EndpointSliceView`` from API JSON.
+
+    With ``node``, only that node's endpoints are kept: a node speaker never reads the others, and at
+    100k endpoints they are most of its memory and of each reconcile's scan.
+    """
     meta = _meta(obj)
     labels = meta.get("labels") or {}
     eps = []
     for ep in obj.get("endpoints") or []:
         if not isinstance(ep, Mapping):
             continue
+        node_name = ep.get("nodeName")
+        if node is not None and node_name != node:
+            continue
         cond = ep.get("conditions") or {}
         eps.append(
             Endpoint(
                 addresses=tuple(str(a) for a in ep.get("addresses") or []),
-                node_name=ep.get("nodeName"),
+                node_name=sys.intern(node_name) if isinstance(node_name, str) else None,
                 ready=_cond(cond.get("ready")),
                 serving=_cond(cond.get("serving")),
                 terminating=_cond(cond.get("terminating")),
