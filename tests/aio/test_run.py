@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,24 +19,9 @@ from pathlib import Path
 from bgpsvc.aio import PeerConfig, Speaker, SpeakerConfig
 from bgpsvc.fsm import DownKind, SessionDown
 from bgpsvc.wire import IPV4_UNICAST, Communities, Community, Prefix
+from tests.loopback import free_port, wait_for
 
 BGPSVC = [sys.executable, "-m", "bgpsvc.cli"]
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_for(pred, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_run_status_sighup_and_graceful_sigterm(tmp_path: Path) -> None:

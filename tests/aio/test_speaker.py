@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -14,21 +12,7 @@ from bgpsvc.aio import PeerConfig, Speaker, SpeakerConfig
 from bgpsvc.fsm import SessionDown, SessionUp, State
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import IPV4_UNICAST, Keepalive, Notification, Open, Prefix, encode, split_messages
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := pred():
-            return value
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+from tests.loopback import free_port, wait_for
 
 
 def test_simultaneous_open_resolves_to_one_stable_session() -> None:

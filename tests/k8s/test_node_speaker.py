@@ -7,9 +7,6 @@ node's InternalIP and a node label overrides the local AS. Routers are library s
 from __future__ import annotations
 
 import asyncio
-import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +16,7 @@ from bgpsvc.fsm import SessionDown
 from bgpsvc.lab.apiserver import ApiServer
 from bgpsvc.node import NodeSpeaker
 from bgpsvc.wire import IPV4_UNICAST, Prefix
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := pred():
-            return value
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+from tests.loopback import free_port, wait_for
 
 
 def node(labels: dict[str, str]) -> dict[str, Any]:
