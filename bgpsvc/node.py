@@ -73,6 +73,7 @@ class NodeSpeaker:
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._release_timer: asyncio.TimerHandle | None = None
         api = load_api_client(self.kube.kubeconfig)
         self.informers: dict[str, Informer[Any]] = {
             "nodes": node_informer(
@@ -112,9 +113,14 @@ class NodeSpeaker:
             len(cfg.peers),
             len(self.config.speaker.peers),
         )
-        self.speaker = Speaker(cfg)
+        # Hold every session's first advertisement (and End-of-RIB) until the informers have synced and
+        # the first reconcile has set the whole desired set; a restarting node would otherwise tell its
+        # graceful-restart helpers it is done with only static routes, and they would flush the rest.
+        self.speaker = Speaker(cfg, hold_initial=True)
         await self.speaker.start()
         self.speaker.set_routes(self.static)
+        restart_time = cfg.graceful_restart.restart_time
+        self._release_timer = self._loop.call_later(max(restart_time - 5.0, 1.0), self._release_anyway)
         self.reconciler = Reconciler(
             self.informers["services"],
             self.informers["endpointslices"],
@@ -145,6 +151,14 @@ class NodeSpeaker:
     def _apply(self, desired: Mapping[Prefix, RouteAttrs]) -> None:
         assert self.speaker is not None
         self.speaker.set_routes({**self.static, **desired})
+        self.speaker.release_initial()  # the first synced reconcile: the table is complete
+
+    def _release_anyway(self) -> None:
+        # The API stayed unreachable for (almost) the whole restart time: helpers will flush our stale
+        # routes at its end anyway, so advertise what we know (static routes) rather than nothing.
+        if self.speaker is not None and self.speaker.holding:
+            log.warning("informers not synced within the restart time: advertising static routes only")
+            self.speaker.release_initial()
 
     def _node_changed(self, node: NodeView | None) -> None:
         if self.speaker is None or node is None:
@@ -210,6 +224,8 @@ class NodeSpeaker:
 
     async def stop(self, restart: bool = False) -> None:
         """Stop the loop, the informers and the speaker (gracefully unless ``restart``)."""
+        if self._release_timer is not None:
+            self._release_timer.cancel()
         if self._task is not None:
             self._task.cancel()
         for inf in self.informers.values():

@@ -82,6 +82,8 @@ class PeerRunner:
         desired: Callable[[], Mapping[Prefix, RouteAttrs]],
         sink: EventSink,
         started_at: float,
+        *,
+        hold_initial: Callable[[], bool] = lambda: False,
     ) -> None:
         self.speaker = speaker
         self.peer = peer
@@ -105,6 +107,8 @@ class PeerRunner:
         self._our_n_bit = False
         self._streaming: asyncio.Task[None] | None = None
         self._push_pending = False
+        self._hold_initial = hold_initial
+        self._initial_pending = False
 
     # ------------------------------------------------------------------ configuration
 
@@ -400,9 +404,21 @@ class PeerRunner:
             and self.session.config.graceful_restart.restarting
         ):
             self.session.config = self._session_config(restarting=False)
-        self._push(initial=True)
+        if self._hold_initial():
+            # The desired set is not known yet (e.g. the Kubernetes informers have not synced): sending
+            # End-of-RIB now would make a graceful-restart helper flush our stale routes (RFC 4724 §4.2).
+            self._initial_pending = True
+        else:
+            self._push(initial=True)
+
+    def release_initial(self) -> None:
+        """The desired set is complete: send the held initial advertisement and End-of-RIB."""
+        if self._initial_pending:
+            self._initial_pending = False
+            self._push(initial=True)
 
     def _down(self, ev: SessionDown) -> None:
+        self._initial_pending = False
         if self._streaming is not None:
             self._streaming.cancel()
             self._streaming = None
@@ -472,7 +488,7 @@ class PeerRunner:
         """Bring the peer to the desired set (and, the first time, send End-of-RIB)."""
         rib = self.rib_out
         params = self.session.params
-        if rib is None or params is None or not self.session.established:
+        if rib is None or params is None or not self.session.established or self._initial_pending:
             return
         if self._streaming is not None:
             self._push_pending = True  # picked up when the initial table has gone out

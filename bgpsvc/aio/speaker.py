@@ -43,8 +43,11 @@ class PeerEvent:
 class Speaker:
     """A BGP speaker advertising one desired route set to all its peers."""
 
-    def __init__(self, config: SpeakerConfig) -> None:
+    def __init__(self, config: SpeakerConfig, hold_initial: bool = False) -> None:
+        """``hold_initial``: keep each session's first advertisement and End-of-RIB until
+        ``release_initial()``, for owners whose desired set is not known at start (the node speaker)."""
         self.config = config
+        self._holding = hold_initial
         self.runners: list[PeerRunner] = []
         self._desired: dict[Prefix, RouteAttrs] = {}
         self._listeners: list[socket.socket] = []
@@ -67,9 +70,28 @@ class Speaker:
         for lsock in self._listeners:
             self._accept_tasks.append(loop.create_task(self._accept_loop(lsock)))
         for peer in self.config.peers:
-            runner = PeerRunner(self.config, peer, self._get_desired, self._on_event, self.started_at)
+            runner = PeerRunner(
+                self.config,
+                peer,
+                self._get_desired,
+                self._on_event,
+                self.started_at,
+                hold_initial=lambda: self._holding,
+            )
             self.runners.append(runner)
             runner.start()
+
+    @property
+    def holding(self) -> bool:
+        """Initial advertisements are still held (see ``hold_initial``)."""
+        return self._holding
+
+    def release_initial(self) -> None:
+        """The desired set is complete: sessions may send their initial table and End-of-RIB."""
+        if self._holding:
+            self._holding = False
+            for r in self.runners:
+                r.release_initial()
 
     def set_peers(self, peers: tuple[PeerConfig, ...]) -> None:
         """Change the peer set live: new peers start, removed ones get Cease/Peer De-configured."""
@@ -88,7 +110,14 @@ class Speaker:
             r.close()
         self.runners = keep
         for peer in wanted.values():
-            runner = PeerRunner(self.config, peer, self._get_desired, self._on_event, self.started_at)
+            runner = PeerRunner(
+                self.config,
+                peer,
+                self._get_desired,
+                self._on_event,
+                self.started_at,
+                hold_initial=lambda: self._holding,
+            )
             self.runners.append(runner)
             runner.start()
         self.config = replace(self.config, peers=tuple(r.peer for r in self.runners))
