@@ -119,7 +119,12 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> SessionParams:
     peer_enh = peer.get(ExtendedNextHop)
     if config.extended_next_hop and peer_enh is not None:
         enh = frozenset((Family(a, s), nh) for a, s, nh in peer_enh.entries if (a, s, nh) == (1, 1, 2))
-    ctx = Negotiated(four_octet_as=four is not None, extended_message=ext_msg, extended_next_hop=enh)
+    ctx = Negotiated(
+        four_octet_as=four is not None,
+        extended_message=ext_msg,
+        extended_next_hop=enh,
+        ebgp=peer_as != config.local_as,
+    )
     return SessionParams(
         local_open=local,
         peer_open=peer,

@@ -21,6 +21,8 @@ class Negotiated:
     add_path_rx: frozenset[Family] = field(default_factory=frozenset)
     add_path_tx: frozenset[Family] = field(default_factory=frozenset)
     extended_next_hop: frozenset[tuple[Family, int]] = field(default_factory=frozenset)
+    #: The peer is external: LOCAL_PREF it sends is ignored (RFC 4271 §5.1.5, RFC 7606 §7.5).
+    ebgp: bool = False
 
     @property
     def max_message_size(self) -> int:

@@ -285,6 +285,9 @@ def decode_attributes(
                 )
             )
             continue
+        elif ctx.ebgp and type_code == AttrType.LOCAL_PREF:
+            # RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored, well-formed or not.
+            continue
         elif ctx.four_octet_as and type_code in _AS4_TYPES:
             # RFC 6793 §6: a NEW speaker discards AS4_PATH/AS4_AGGREGATOR received from a NEW speaker.
             errors.append(

@@ -26,6 +26,7 @@ Conventions of the UPDATE table (``UpdateCase``):
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +37,20 @@ from hypothesis import strategies as st
 from bgpsvc.wire import (
     DEFAULT,
     TWO_OCTET,
+    AsPath,
     Framer,
     Handling,
     Keepalive,
     LargeCommunities,
+    LocalPref,
     MessageHeaderError,
     MpUnreachNlri,
     Negotiated,
+    NextHop,
     NotificationError,
     OpenMessageError,
     Origin,
+    Prefix,
     RouteRefreshMessageError,
     UnknownAttribute,
     Update,
@@ -53,6 +58,7 @@ from bgpsvc.wire import (
     UpdateSubcode,
     decode,
     decode_attributes,
+    pack_updates,
 )
 
 # RFC 7606 §2 approaches, weakest to strongest.
@@ -953,3 +959,12 @@ def test_mutated_update_decodes_or_raises_notification(data: bytes) -> None:
     if got.handling == TAW:
         assert got.announced() == []
         assert all(isinstance(a, MpUnreachNlri) for a in got.attributes)
+
+
+def test_local_pref_from_an_external_peer_is_ignored() -> None:
+    """RFC 4271 §5.1.5 / RFC 7606 §7.5: well-formed or not, LOCAL_PREF from eBGP is dropped silently."""
+    attrs = (Origin(0), AsPath.sequence(64500), NextHop(ipaddress.IPv4Address("192.0.2.1")), LocalPref(500))
+    (msg,) = pack_updates(attrs, [Prefix.from_network("198.51.100.0/24")])
+    ibgp, ebgp = decode(msg, Negotiated()), decode(msg, Negotiated(ebgp=True))
+    assert ibgp.get(LocalPref) == LocalPref(500)  # type: ignore[union-attr]
+    assert ebgp.get(LocalPref) is None and ebgp.errors == () and ebgp.nlri  # type: ignore[union-attr]
