@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from struct import Struct
 from typing import ClassVar, Self
 
-from .constants import AttrFlag, Family
+from .constants import AttrFlag
 from .errors import Handling, UpdateSubcode
 from .negotiated import DEFAULT, Negotiated
-from .prefix import Prefix
 
 _HDR = Struct(">BBB")
 _HDR_EXT = Struct(">BBH")
@@ -31,8 +30,6 @@ class Malformed(Exception):
         self.subcode = subcode
         self.reason = reason
         self.data = data
-        #: Prefixes this attribute named, when they could still be located (treat-as-withdraw needs them).
-        self.withdraw: tuple[Family, tuple[Prefix, ...]] | None = None
 
 
 def length_error(reason: str) -> Malformed:

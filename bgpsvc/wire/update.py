@@ -9,6 +9,7 @@ returns one without the bad attributes; either way ``Update.errors`` says what h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from struct import Struct
 
@@ -145,15 +146,14 @@ def _error(
 
 def decode_attributes(
     block: bytes, ctx: Negotiated = DEFAULT, has_nlri: bool = False
-) -> tuple[tuple[PathAttribute, ...], list[UpdateMessageError], list[tuple[Family, tuple[Prefix, ...]]]]:
+) -> tuple[tuple[PathAttribute, ...], list[UpdateMessageError]]:
     """Parse a path attributes field (RFC 4271 §4.3, RFC 7606 §3-§5).
 
-    Returns the good attributes, the errors found (not yet folded) and the prefixes named by MP
-    attributes that could not be kept (for treat-as-withdraw). Raises only for session reset.
+    Returns the good attributes and the errors found (not yet folded). Raises for session reset and
+    AFI/SAFI disable (an MP attribute whose NLRI cannot be located).
     """
     out: list[PathAttribute] = []
     errors: list[UpdateMessageError] = []
-    lost: list[tuple[Family, tuple[Prefix, ...]]] = []
     seen: set[int] = set()
     registry = ATTRIBUTES
     n = len(block)
@@ -314,13 +314,10 @@ def decode_attributes(
                     type_code,
                 )
             )
-            if exc.withdraw is not None:
-                lost.append(exc.withdraw)
             continue
         out.append(attr)
     # RFC 7606 §3(d): missing well-known mandatory attributes when there is something to reach.
-    reach = has_nlri or any(isinstance(a, MpReachNlri) and a.nlri for a in out) or any(p for _, p in lost)
-    if reach:
+    if has_nlri or _reaches(out):
         needed: tuple[int, ...] = _MANDATORY + ((AttrType.NEXT_HOP,) if has_nlri else ())
         for t in needed:
             if t not in seen:
@@ -333,7 +330,7 @@ def decode_attributes(
                         t,
                     )
                 )
-    return tuple(out), errors, lost
+    return tuple(out), errors
 
 
 def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
@@ -347,7 +344,7 @@ def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
     return entry[1]
 
 
-def _reaches(attrs: tuple[PathAttribute, ...]) -> bool:
+def _reaches(attrs: Sequence[PathAttribute]) -> bool:
     return any(isinstance(a, MpReachNlri) and a.nlri for a in attrs)
 
 
@@ -387,14 +384,13 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     cache = _cache_for(ctx)
     key = (block, has_nlri)
     cached = cache.get(key)
-    lost: list[tuple[Family, tuple[Prefix, ...]]] = []
     if cached is not None:
         attrs, errs = cached
     else:
-        attrs, err_list, lost = decode_attributes(block, ctx, has_nlri)
+        attrs, err_list = decode_attributes(block, ctx, has_nlri)
         errs = tuple(err_list)
         # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
-        if not lost and not _has_mp(attrs):
+        if not _has_mp(attrs):
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[key] = (attrs, errs)
@@ -403,14 +399,14 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     worst = max(errs, key=lambda e: e.handling)
     if worst.handling >= Handling.AFI_SAFI_DISABLE:
         raise worst
-    if worst.handling == Handling.TREAT_AS_WITHDRAW and not has_nlri and not lost and not _reaches(attrs):
+    if worst.handling == Handling.TREAT_AS_WITHDRAW and not has_nlri and not _reaches(attrs):
         # RFC 7606 §5.2: with no reachable NLRI there is nothing to treat as withdrawn, so any error
         # stronger than attribute-discard resets the session.
         raise UpdateMessageError(
             worst.subcode, worst.data, worst.reason, Handling.SESSION_RESET, worst.attr_type
         )
     if worst.handling == Handling.TREAT_AS_WITHDRAW:
-        return _treat_as_withdraw(withdrawn, attrs, nlri, lost, errs)
+        return _treat_as_withdraw(withdrawn, attrs, nlri, errs)
     return _trusted(tuple(withdrawn), attrs, tuple(nlri), errs)
 
 
@@ -433,7 +429,6 @@ def _treat_as_withdraw(
     withdrawn: list[Prefix],
     attrs: tuple[PathAttribute, ...],
     nlri: list[Prefix],
-    lost: list[tuple[Family, tuple[Prefix, ...]]],
     errors: tuple[UpdateMessageError, ...],
 ) -> Update:
     """RFC 7606 §2: every prefix the UPDATE names becomes a withdrawal; no attributes survive."""
@@ -443,7 +438,5 @@ def _treat_as_withdraw(
             by_family.setdefault(a.family, []).extend(a.nlri)
         elif isinstance(a, MpUnreachNlri):
             by_family.setdefault(a.family, []).extend(a.withdrawn)
-    for fam, prefixes in lost:
-        by_family.setdefault(fam, []).extend(prefixes)
     mp = tuple(MpUnreachNlri(f.afi, f.safi, tuple(p)) for f, p in by_family.items())
     return _trusted(tuple(withdrawn) + tuple(nlri), mp, (), errors)

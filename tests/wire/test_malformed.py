@@ -710,7 +710,7 @@ def test_unknown_optional_attribute_is_kept_byte_exact() -> None:
 
 def test_bad_med_does_not_desynchronise_the_next_attribute() -> None:
     """The attribute after a malformed one is parsed from its own header (RFC 7606 §4)."""
-    attrs, errors, _ = decode_attributes(BASE + MED_LEN_3 + LARGE_COMMUNITY, DEFAULT, has_nlri=True)
+    attrs, errors = decode_attributes(BASE + MED_LEN_3 + LARGE_COMMUNITY, DEFAULT, has_nlri=True)
     assert [(e.attr_type, e.subcode) for e in errors] == [(4, LENGTH)]
     assert LargeCommunities(((65001, 1, 2),)) in attrs
 
