@@ -34,9 +34,8 @@ from ..fsm import (
     StateChanged,
     UpdateReceived,
 )
-from ..fsm.session import looped
 from ..rib import AdjRibIn, AdjRibOut, Export, RouteAttrs
-from ..wire import CeaseSubcode, Family, GracefulRestart, Prefix, Update
+from ..wire import CeaseSubcode, Family, GracefulRestart, Prefix
 from .config import PeerConfig, SpeakerConfig
 from .sockets import gtsm_min_ttl, set_ttl, tcp_socket
 
@@ -461,11 +460,8 @@ class PeerRunner:
 
     def _received(self, ev: UpdateReceived) -> None:
         if self.rib_in is not None:
-            params = self.session.params
-            if params is not None and looped(ev.update, self.local_as, params.ctx.four_octet_as):
-                self.rib_in.apply(
-                    Update(withdrawn=(), attributes=(), nlri=()), [p for _, p in ev.update.announced()]
-                )
+            if ev.looped:  # the session found our AS in the path (RFC 4271 §9.1.2)
+                self.rib_in.withdraw(ev.update.withdrawals() + ev.update.announced())
                 return
             self.rib_in.apply(ev.update)
             eor = ev.update.end_of_rib

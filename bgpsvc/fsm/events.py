@@ -84,9 +84,14 @@ class SessionDown:
 
 @dataclass(frozen=True, slots=True)
 class UpdateReceived:
-    """An UPDATE, already RFC 7606-processed (``update.errors`` lists soft errors)."""
+    """An UPDATE, already RFC 7606-processed (``update.errors`` lists soft errors).
+
+    ``looped``: its AS_PATH holds our AS (RFC 4271 §9.1.2), so what it announces replaces, as a
+    withdrawal, whatever the peer had sent for those prefixes.
+    """
 
     update: Update
+    looped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -571,7 +571,7 @@ class Session:
             # the peer had sent for those prefixes and is not counted.
             for family, prefix in arg.announced():
                 self.received.get(family, set()).discard(prefix)
-            self._events.append(UpdateReceived(arg))
+            self._events.append(UpdateReceived(arg, looped=True))
             return State.ESTABLISHED
         for family, prefix in arg.announced():
             bucket = self.received.setdefault(family, set())

@@ -29,13 +29,14 @@ class AdjRibIn:
         self.routes: dict[Family, dict[Prefix, ReceivedRoute]] = {}
         self.dropped = 0
 
-    def apply(self, update: Update, also_withdraw: Iterable[Prefix] = ()) -> None:
-        """Apply withdrawals (plus ``also_withdraw``, e.g. looped routes) then announcements (RFC 4271 §9)."""
-        for family, prefix in update.withdrawals():
+    def withdraw(self, prefixes: Iterable[tuple[Family, Prefix]]) -> None:
+        """Remove these (family, prefix) routes."""
+        for family, prefix in prefixes:
             self.routes.get(family, {}).pop(prefix, None)
-        for prefix in also_withdraw:
-            for table in self.routes.values():
-                table.pop(prefix, None)
+
+    def apply(self, update: Update) -> None:
+        """Apply withdrawals then announcements (RFC 4271 §9)."""
+        self.withdraw(update.withdrawals())
         announced = update.announced()
         if not announced:
             return

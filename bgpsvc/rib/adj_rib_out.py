@@ -67,12 +67,11 @@ class AdjRibOut:
         """
         allowed = {1, 2} if families is None else {f.afi for f in families}
         build = self.export.attributes
+        distinct = {id(r): r for r in desired.values()}
         by_afi: dict[int, dict[int, Attrs | None]] = {}
         for afi in allowed:
             fam = _FAMILIES.get(afi) or Family(afi, Safi.UNICAST)
-            by_afi[afi] = {
-                rid: build(route, fam) for rid, route in {id(r): r for r in desired.values()}.items()
-            }
+            by_afi[afi] = {rid: build(route, fam) for rid, route in distinct.items()}
         none: dict[int, Attrs | None] = {}
         pairs = [(p, by_afi.get(p[0], none).get(id(r))) for p, r in desired.items()]
         if not self.sent:

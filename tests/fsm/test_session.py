@@ -342,3 +342,4 @@ def test_a_route_carrying_our_own_as_is_a_loop_and_not_counted() -> None:
     a.send_updates(pack_updates((Origin(0), AsPath.sequence(64512, 64513, 64999), hop), [p]), 2.0)
     link.pump(2.0)
     assert b.received[IPV4_UNICAST] == set() and b.established
+    assert [e.looped for e in link.of(b, UpdateReceived)] == [False, True]
