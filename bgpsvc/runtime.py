@@ -112,12 +112,8 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
         if terms == 1:
             log.info("stopping (graceful shutdown; send the signal again to skip the drain)")
             stop.set()
-        elif isinstance(app, StaticSpeaker):
-            app.speaker.skip_drain()
-        else:
-            speaker = getattr(app, "speaker", None)
-            if speaker is not None:
-                speaker.skip_drain()
+        elif (speaker := getattr(app, "speaker", None)) is not None:
+            speaker.skip_drain()  # the second signal: end the graceful-shutdown drain now
 
     def on_restart() -> None:
         nonlocal restart

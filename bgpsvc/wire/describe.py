@@ -21,7 +21,7 @@ from .attributes import (
 )
 from .capabilities import Capability, UnknownCapability
 from .communities import Communities, ExtendedCommunities, LargeCommunities, community_str
-from .constants import AttrType, CapabilityCode, MessageType
+from .constants import AttrType, CapabilityCode
 from .messages import Keepalive, Message, Notification, Open, RouteRefresh
 from .mp import MpReachNlri, MpUnreachNlri
 from .update import Update
@@ -141,4 +141,4 @@ def describe(msg: Message) -> dict[str, Any]:
     raise TypeError(f"not a message: {msg!r}")
 
 
-__all__ = ["MessageType", "describe", "describe_attribute"]
+__all__ = ["describe", "describe_attribute"]
