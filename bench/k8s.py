@@ -36,7 +36,7 @@ What is measured:
    delta), as after a watch event. The time is the Reconciler's own ``last_duration`` (snapshot ->
    explain -> routes -> apply). A per-stage breakdown and, with ``--profile``, a cProfile of the warm
    reconciles are reported too.
-2. **Speaker RSS**. A real node speaker process (``python -m bgpsvc.cli run -c cfg.yaml``, run inside the
+2. **Speaker RSS**. A real node speaker process (``python -m bgpsvc.app.cli run -c cfg.yaml``, run inside the
    ``node0`` namespace) against the lab API server (``bgpsvc.lab.apiserver.ApiServer``, listening in the
    router namespace, holding the synthetic cluster) and peering with FRR. VmRSS and VmHWM are read from
    ``/proc/PID/status`` once ``/status`` shows ``kubernetes.synced`` and ``kubernetes.reconciles > 0`` and
@@ -583,7 +583,7 @@ class SpeakerProcess(BgpsvcProcess):
         argv = (
             [PYTHON, TRACER, "run", "-c", str(self.config_path)]
             if self.trace
-            else [PYTHON, "-m", "bgpsvc.cli", "run", "-c", str(self.config_path)]
+            else [PYTHON, "-m", "bgpsvc.app.cli", "run", "-c", str(self.config_path)]
         )
         env = dict(os.environ)
         if self.trace:

@@ -1,7 +1,7 @@
 """``bgpsvc run`` with monotonic timestamps at each stage of an EndpointSlice change (helper of bench/k8s.py).
 
 Used only with ``bench/k8s.py --trace``. It wraps, in this process only, four bgpsvc functions and then
-runs the ordinary CLI (``bgpsvc.cli.main``); bgpsvc's code is not modified. One line per record is
+runs the ordinary CLI (``bgpsvc.app.cli.main``); bgpsvc's code is not modified. One line per record is
 appended to ``$BGPSVC_BENCH_TRACE`` with ``os.write`` (atomic for short lines across threads)::
 
     <time.monotonic()> rx <resource> <TYPE> <resourceVersion>   watch line received by an informer

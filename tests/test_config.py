@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bgpsvc.config import ConfigError, load_config, parse_config, parse_routes_file
+from bgpsvc.app.config import ConfigError, load_config, parse_config, parse_routes_file
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import IPV4_UNICAST, Community, Prefix
 

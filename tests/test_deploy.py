@@ -40,7 +40,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from bgpsvc.config import ConfigError, RunConfig, load_config, load_routes, parse_config
+from bgpsvc.app.config import ConfigError, RunConfig, load_config, load_routes, parse_config
 from bgpsvc.lab.apiserver import ApiServer
 from bgpsvc.wire import Prefix, community
 
@@ -408,7 +408,7 @@ def hermetic(data: Doc) -> tuple[Doc, int]:
 @contextlib.contextmanager
 def running(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bgpsvc.cli", *args],
+        [sys.executable, "-m", "bgpsvc.app.cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -24,7 +24,7 @@ def test_library_example_announces_withdraws_and_stops_gracefully() -> None:
 
 
 def test_demo_shows_the_router_view_following_the_cluster() -> None:
-    out = run("-m", "bgpsvc.cli", "demo", "--duration", "0", "--pause", "0.3")
+    out = run("-m", "bgpsvc.app.cli", "demo", "--duration", "0", "--pause", "0.3")
     views = out.split("\n== ")[1:]
     assert len(views) == 5, out
     initial, moved, drained, undrained, deleted = views
@@ -40,5 +40,5 @@ def test_demo_shows_the_router_view_following_the_cluster() -> None:
 
 
 def test_codec_demo_runs() -> None:
-    out = run("-m", "bgpsvc.cli", "codec-demo", timeout=60)
+    out = run("-m", "bgpsvc.app.cli", "codec-demo", timeout=60)
     assert '"203.0.113.7/32"' in out and "GRACEFUL_SHUTDOWN" in out

@@ -1,6 +1,7 @@
-"""The asyncio runtime: the only package that touches sockets, signals and the wall clock."""
+"""Thin asyncio drivers: TCP for BGP peers (and the listener), one timer each; no protocol decisions."""
 
-from .config import PeerConfig, SpeakerConfig
-from .speaker import PeerEvent, Speaker
+from ..fsm import PeerConfig
+from .config import SpeakerConfig
+from .speaker import PeerEvent, Speaker, SpeakerStatus, session_config
 
-__all__ = ["PeerConfig", "PeerEvent", "Speaker", "SpeakerConfig"]
+__all__ = ["PeerConfig", "PeerEvent", "Speaker", "SpeakerConfig", "SpeakerStatus", "session_config"]

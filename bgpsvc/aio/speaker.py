@@ -1,9 +1,10 @@
-"""The BGP speaker: peers, listener, the desired route set, events, graceful stop (library API).
+"""The BGP speaker: peers, listeners, the desired route set, events, graceful stop (library API).
 
 speaker = Speaker(SpeakerConfig(local_as=64512, router_id="192.0.2.1",
                                 peers=(PeerConfig("192.0.2.254", 64500),)))
 await speaker.start()
 speaker.set_routes({Prefix.from_network("198.51.100.0/24"): RouteAttrs()})
+await speaker.wait_established(timeout=30)
 async for event in speaker.events():
     ...
 await speaker.stop()          # RFC 8326 graceful shutdown, drain, RFC 9003 Cease
@@ -15,19 +16,18 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
 
-from ..fsm import SessionEvent, State
+from ..fsm import AnyPeerEvent, Peer, PeerConfig, PeerStatus, SessionConfig, State
 from ..rib import DEFAULT_ROUTE, RouteAttrs
 from ..wire import CeaseSubcode, Prefix
-from .config import PeerConfig, SpeakerConfig
-from .peer import PeerRunner
-from .sockets import set_md5
+from .config import SpeakerConfig
+from .eventlog import EventLog
+from .listener import Listener
+from .peer import PeerDriver
 
 log = logging.getLogger("bgpsvc.speaker")
 
@@ -37,7 +37,31 @@ class PeerEvent:
     """A session event of one peer."""
 
     peer: str
-    event: SessionEvent
+    event: AnyPeerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerStatus:
+    """The whole speaker: one typed value for ``/status``, ``bgpsvc status`` and ``/metrics``."""
+
+    local_as: int
+    router_id: str
+    routes: int
+    started_at: float
+    stopping: bool
+    peers: tuple[PeerStatus, ...]
+
+
+def session_config(speaker: SpeakerConfig, peer: PeerConfig, restarting: bool) -> SessionConfig:
+    """A peer's session settings: its own, plus the speaker's AS, router ID and graceful restart."""
+    gr = replace(speaker.graceful_restart, restarting=restarting) if peer.graceful_restart else None
+    return SessionConfig(
+        peer,
+        peer.local_as or speaker.local_as,
+        ipaddress.IPv4Address(speaker.router_id),
+        gr,
+        speaker.hostname,
+    )
 
 
 class Speaker:
@@ -48,11 +72,12 @@ class Speaker:
         ``release_initial()``, for owners whose desired set is not known at start (the node speaker)."""
         self.config = config
         self._holding = hold_initial
-        self.runners: list[PeerRunner] = []
+        self.drivers: list[PeerDriver] = []
         self._desired: dict[Prefix, RouteAttrs] = {}
-        self._listeners: list[socket.socket] = []
-        self._accept_tasks: list[asyncio.Task[None]] = []
+        self._listener = Listener(self._driver_for, lambda: self._stopping)
         self._subscribers: list[asyncio.Queue[PeerEvent | None]] = []
+        self._log = EventLog()
+        self._retiring: set[asyncio.Task[None]] = set()
         self._push_scheduled = False
         self._skip_drain = asyncio.Event()
         self._stopping = False
@@ -62,24 +87,26 @@ class Speaker:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open listeners (if any) and start every peer."""
+        """Open listeners (if configured) and start every peer."""
         self.started_at = time.time()
-        loop = asyncio.get_running_loop()
-        for host, port in self.config.listen:
-            self._listeners.append(self._listen(host, port))
-        for lsock in self._listeners:
-            self._accept_tasks.append(loop.create_task(self._accept_loop(lsock)))
+        self._listener.open(self.config.listen, self.config.peers)
         for peer in self.config.peers:
-            runner = PeerRunner(
-                self.config,
-                peer,
-                self._get_desired,
-                self._on_event,
-                self.started_at,
-                hold_initial=lambda: self._holding,
-            )
-            self.runners.append(runner)
-            runner.start()
+            self._add(peer, restarting=self.config.restarting_on_start)
+
+    def _add(self, peer: PeerConfig, restarting: bool = False) -> PeerDriver:
+        sans_io = Peer(session_config(self.config, peer, restarting), hold_initial=self._holding)
+        driver = PeerDriver(sans_io, self._on_event)
+        self.drivers.append(driver)
+        sans_io.set_desired(self._desired, driver.now())
+        driver.start()
+        return driver
+
+    def peer(self, label: str) -> Peer:
+        """The sans-IO ``Peer`` named ``label`` (its name or address)."""
+        for d in self.drivers:
+            if label in (d.peer.label, d.config.address):
+                return d.peer
+        raise KeyError(label)
 
     @property
     def holding(self) -> bool:
@@ -90,90 +117,88 @@ class Speaker:
         """The desired set is complete: sessions may send their initial table and End-of-RIB."""
         if self._holding:
             self._holding = False
-            for r in self.runners:
-                r.release_initial()
+            for d in self.drivers:
+                d.peer.release_initial(d.now())
+                d.flush()
 
     def set_peers(self, peers: tuple[PeerConfig, ...]) -> None:
-        """Change the peer set live: new peers start, removed ones get Cease/Peer De-configured."""
+        """Change the peer set live (see ``reconfigure``)."""
+        self.reconfigure(replace(self.config, peers=peers))
+
+    def reconfigure(self, config: SpeakerConfig) -> None:
+        """Apply a new configuration live. Unchanged peers are not touched; changes that need no new
+        session (next hops, limits, names) apply at once, re-advertising what changed; a changed session
+        setting (AS, address, hold time, families, password ...) retires that one session gracefully
+        (GRACEFUL_SHUTDOWN, drain, withdrawal, Cease/Administrative Reset with an RFC 9003 text) and
+        starts it anew; removed peers are retired with Cease/Peer De-configured. A change of our own
+        AS, router ID or graceful restart settings renews every session the same way."""
         if self._stopping:
             return
-        wanted = {(p.address, p.port): p for p in peers}
-        keep: list[PeerRunner] = []
-        for r in self.runners:
-            new = wanted.get((r.peer.address, r.peer.port))
-            if new is not None and new == r.peer:
-                keep.append(r)
-                del wanted[(r.peer.address, r.peer.port)]
-                continue
-            r.withdraw_all()
-            r.stop("peer de-configured", subcode=CeaseSubcode.PEER_DECONFIGURED)
-            r.close()
-        self.runners = keep
+        old = self.config
+        renew_all = (old.local_as, old.router_id, old.graceful_restart, old.hostname) != (
+            config.local_as,
+            config.router_id,
+            config.graceful_restart,
+            config.hostname,
+        )
+        if config.listen != old.listen:
+            self._listener.close()
+            self._listener.open(config.listen, config.peers)
+        self.config = config
+        wanted = {(ipaddress.ip_address(p.address), p.port): p for p in config.peers}
+        keep: list[PeerDriver] = []
+        for d in self.drivers:
+            new = wanted.pop((ipaddress.ip_address(d.config.address), d.config.port), None)
+            if new is not None and not renew_all and new.session_key == d.config.session_key:
+                if new != d.config:
+                    d.peer.set_config(replace(d.peer.config, peer=new), d.now())
+                    d.flush()
+                keep.append(d)
+            elif new is None:
+                self._retire(d, "peer de-configured", CeaseSubcode.PEER_DECONFIGURED)
+            else:
+                self._retire(d, "peer re-configured", CeaseSubcode.ADMINISTRATIVE_RESET, then=new)
+        self.drivers = keep
         for peer in wanted.values():
-            runner = PeerRunner(
-                self.config,
-                peer,
-                self._get_desired,
-                self._on_event,
-                self.started_at,
-                hold_initial=lambda: self._holding,
-            )
-            self.runners.append(runner)
-            runner.start()
-        self.config = replace(self.config, peers=tuple(r.peer for r in self.runners))
+            self._add(peer)
+        self._listener.set_passwords(config.peers)
 
-    def _listen(self, host: str, port: int) -> socket.socket:
-        version = ipaddress.ip_address(host).version
-        family = socket.AF_INET6 if version == 6 else socket.AF_INET
-        lsock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                lsock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            for peer in self.config.peers:
-                if peer.password and ipaddress.ip_address(peer.address).version == version:
-                    set_md5(lsock, peer.address, peer.password)
-            lsock.bind((host, port))
-            lsock.listen(64)
-            lsock.setblocking(False)
-        except OSError as exc:
-            lsock.close()
-            raise OSError(exc.errno, f"listen on [{host}]:{port}: {exc.strerror}") from None
-        return lsock
+    def _retire(self, d: PeerDriver, why: str, subcode: int, then: PeerConfig | None = None) -> None:
+        """Take one peer out gracefully (in the background), then start ``then`` in its place."""
+
+        async def retire() -> None:
+            drain = self.config.drain_time
+            if drain > 0 and d.peer.established and d.peer.prefixes_sent:
+                d.peer.set_graceful_shutdown(True, d.now())
+                d.flush()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._skip_drain.wait(), drain)
+            d.peer.withdraw_all(d.now())
+            d.peer.stop(d.now(), why, subcode)
+            d.flush()
+            await asyncio.sleep(0.05)  # let the NOTIFICATION leave
+            d.close()
+            if then is not None and not self._stopping:
+                self._add(then)
+
+        log.info("%s: %s", d.peer.label, why)
+        task = asyncio.get_running_loop().create_task(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def _driver_for(self, address: str) -> PeerDriver | None:
+        ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        for d in self.drivers:
+            if ipaddress.ip_address(d.config.address) == ip:
+                return d
+        return None
 
     @property
     def listen_addresses(self) -> list[tuple[str, int]]:
         """Where the speaker actually listens (useful with port 0)."""
-        return [s.getsockname()[:2] for s in self._listeners]
-
-    async def _accept_loop(self, lsock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, addr = await loop.sock_accept(lsock)
-            except asyncio.CancelledError:
-                raise
-            except OSError as exc:
-                log.warning("accept failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            runner = self._runner_for(addr[0])
-            if runner is None or self._stopping:
-                # Not a configured peer: closed before a single BGP byte is read.
-                log.info("refused connection from unconfigured %s", addr[0])
-                sock.close()
-                continue
-            sock.setblocking(False)
-            runner.accept(sock)
-
-    def _runner_for(self, address: str) -> PeerRunner | None:
-        ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        for r in self.runners:
-            if ipaddress.ip_address(r.peer.address) == ip:
-                return r
-        return None
+        return self._listener.addresses
 
     def skip_drain(self) -> None:
         """End the graceful-shutdown wait now (a second SIGTERM)."""
@@ -183,7 +208,8 @@ class Speaker:
         self, drain_time: float | None = None, message: str | None = None, restart: bool = False
     ) -> None:
         """Stop. By default gracefully: GRACEFUL_SHUTDOWN re-advertisement (RFC 8326), drain, withdrawal of
-        every route, then Cease/Administrative Shutdown with an RFC 9003 message.
+        every route, then Cease/Administrative Shutdown with an RFC 9003 message. The drain is skipped
+        when no peer has a route from us.
 
         ``restart=True`` instead closes the connections without a NOTIFICATION and without withdrawing:
         peers acting as graceful-restart helpers (RFC 4724 §4.2) keep forwarding to us until we are back.
@@ -194,51 +220,58 @@ class Speaker:
             return
         self._stopping = True
         if restart:
-            for r in self.runners:
-                r.restart_exit()
+            for d in self.drivers:
+                d.peer.restart_exit(d.now())
+                d.flush()
             await self._finish()
             return
         drain = self.config.drain_time if drain_time is None else drain_time
-        established = [r for r in self.runners if r.session.established]
-        if drain > 0 and established:
-            for r in established:
-                r.set_graceful_shutdown(True)
-            log.info("graceful shutdown: draining for %.1f s", drain)
+        advertising = [d for d in self.drivers if d.peer.established and d.peer.prefixes_sent]
+        if drain > 0 and advertising:
+            for d in advertising:
+                d.peer.set_graceful_shutdown(True, d.now())
+                d.flush()
+            log.info(
+                "graceful shutdown: GRACEFUL_SHUTDOWN sent to %d peers, draining for %.1f s",
+                len(advertising),
+                drain,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._skip_drain.wait(), drain)
         text = self.config.shutdown_message if message is None else message
-        for r in self.runners:
+        for d in self.drivers:
             # Withdraw first: a peer that negotiated RFC 8538 would otherwise keep our routes as stale.
-            r.withdraw_all()
-            r.stop(text)
+            d.peer.withdraw_all(d.now())
+            d.peer.stop(d.now(), text)
+            d.flush()
         await self._finish()
 
     async def _finish(self) -> None:
-        for t in self._accept_tasks:
-            t.cancel()
-        for lsock in self._listeners:
-            lsock.close()
+        self._listener.close()
+        if self._retiring:
+            self._skip_drain.set()
+            await asyncio.wait(set(self._retiring), timeout=5.0)
         # Let the NOTIFICATIONs leave before the sockets go.
         await asyncio.sleep(0.05)
-        for r in self.runners:
-            r.close()
+        for d in self.drivers:
+            d.close()
         for q in self._subscribers:
             q.put_nowait(None)
         self._stopped.set()
 
     # ------------------------------------------------------------------ routes
 
-    def _get_desired(self) -> Mapping[Prefix, RouteAttrs]:
-        return self._desired
-
     @property
     def routes(self) -> Mapping[Prefix, RouteAttrs]:
         """The current desired set (read-only view)."""
         return MappingProxyType(self._desired)
 
-    def set_routes(self, desired: Mapping[Prefix, RouteAttrs]) -> None:
-        """Replace the whole desired set; each peer receives only the difference."""
-        self._desired = dict(desired)
+    def set_routes(self, desired: Mapping[Prefix, RouteAttrs | None] | Mapping[str, RouteAttrs]) -> None:
+        """Replace the whole desired set (``Prefix`` or text keys); each peer gets only the difference."""
+        self._desired = {
+            (Prefix.from_network(p) if isinstance(p, str) else p): (a or DEFAULT_ROUTE)
+            for p, a in desired.items()
+        }
         self._schedule_push()
 
     def announce(self, prefix: Prefix | str, attrs: RouteAttrs = DEFAULT_ROUTE) -> None:
@@ -261,15 +294,16 @@ class Speaker:
 
     def _push_all(self) -> None:
         self._push_scheduled = False
-        for r in self.runners:
-            r.push()
+        for d in self.drivers:
+            d.peer.set_desired(self._desired, d.now())
+            d.flush()
 
     # ------------------------------------------------------------------ events and status
 
-    def _on_event(self, runner: PeerRunner, event: SessionEvent) -> None:
-        log.debug("%s: %s", runner.peer.label, event)
+    def _on_event(self, driver: PeerDriver, event: AnyPeerEvent) -> None:
+        self._log(driver.peer, event)
         for q in self._subscribers:
-            q.put_nowait(PeerEvent(runner.peer.label, event))
+            q.put_nowait(PeerEvent(driver.peer.label, event))
 
     async def events(self) -> AsyncIterator[PeerEvent]:
         """Every peer's session events, until the speaker stops."""
@@ -286,24 +320,24 @@ class Speaker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            wanted = [r for r in self.runners if peers is None or r.peer.label in peers]
-            if wanted and all(r.session.state is State.ESTABLISHED for r in wanted):
+            wanted = [d.peer for d in self.drivers if peers is None or d.peer.label in peers]
+            if wanted and all(p.state is State.ESTABLISHED for p in wanted):
                 return
             if loop.time() > deadline:
-                states = {r.peer.label: r.session.state.value for r in wanted}
+                states = {p.label: p.state.value for p in wanted}
                 raise TimeoutError(f"peers not established after {timeout} s: {states}")
             await asyncio.sleep(0.05)
 
-    def status(self) -> dict[str, Any]:
-        """Plain data for ``bgpsvc status``."""
-        return {
-            "local_as": self.config.local_as,
-            "router_id": self.config.router_id,
-            "routes": len(self._desired),
-            "started_at": self.started_at,
-            "stopping": self._stopping,
-            "peers": [r.status() for r in self.runners],
-        }
+    def status(self, classify: Callable[[Prefix], str] | None = None) -> SpeakerStatus:
+        """The typed status of the speaker and every peer."""
+        return SpeakerStatus(
+            local_as=self.config.local_as,
+            router_id=self.config.router_id,
+            routes=len(self._desired),
+            started_at=self.started_at,
+            stopping=self._stopping,
+            peers=tuple(d.peer.status(d.now(), classify) for d in self.drivers),
+        )
 
 
-__all__ = ["PeerConfig", "PeerEvent", "Speaker", "SpeakerConfig"]
+__all__ = ["PeerConfig", "PeerEvent", "Speaker", "SpeakerConfig", "SpeakerStatus", "session_config"]

@@ -1,33 +1,54 @@
-"""The BGP session: a sans-IO RFC 4271 §8 state machine. Imports ``bgpsvc.wire`` only."""
+"""BGP sessions and peers, sans-IO: the RFC 4271 §8 FSM and the ``Peer`` that owns one neighbour.
 
-from .config import GracefulRestartConfig, SessionConfig
+Imports ``bgpsvc.wire`` and ``bgpsvc.rib`` only; no sockets, no clocks (``now`` is always an input).
+"""
+
+from .collision import keep_existing
+from .config import GracefulRestartConfig, PeerConfig, SessionConfig
 from .events import (
+    AnyPeerEvent,
     CloseRequested,
+    ConnectionFailed,
     ConnectRequested,
     DownKind,
     DownReason,
+    EndOfRibReceived,
+    EndOfRibSent,
     MaxPrefixExceeded,
     RouteRefreshRequested,
     SessionDown,
     SessionEvent,
     SessionUp,
+    StaleRoutesFlushed,
+    StaleRoutesKept,
     State,
     StateChanged,
     UpdateReceived,
 )
 from .negotiate import SessionParams, build_open, negotiate
-from .session import FSM_SUBCODES, TRANSITIONS, Input, Session, Timer
+from .peer import STREAM_CHUNK, Peer, PeerTimer
+from .session import FSM_SUBCODES, Input, Session, Timer
+from .status import PeerStatus
+from .tally import notification_name
 
 __all__ = [
     "FSM_SUBCODES",
-    "TRANSITIONS",
+    "STREAM_CHUNK",
+    "AnyPeerEvent",
     "CloseRequested",
     "ConnectRequested",
+    "ConnectionFailed",
     "DownKind",
     "DownReason",
+    "EndOfRibReceived",
+    "EndOfRibSent",
     "GracefulRestartConfig",
     "Input",
     "MaxPrefixExceeded",
+    "Peer",
+    "PeerConfig",
+    "PeerStatus",
+    "PeerTimer",
     "RouteRefreshRequested",
     "Session",
     "SessionConfig",
@@ -35,10 +56,14 @@ __all__ = [
     "SessionEvent",
     "SessionParams",
     "SessionUp",
+    "StaleRoutesFlushed",
+    "StaleRoutesKept",
     "State",
     "StateChanged",
     "Timer",
     "UpdateReceived",
     "build_open",
+    "keep_existing",
     "negotiate",
+    "notification_name",
 ]

@@ -56,7 +56,14 @@ class ConnectRequested:
 
 @dataclass(frozen=True, slots=True)
 class CloseRequested:
-    """The driver should close the TCP connection after sending what is queued."""
+    """The driver should close the TCP connection after sending what is queued.
+
+    A ``Session`` leaves ``conn`` unset (it has one connection); a ``Peer`` names the connection and,
+    when it refuses or drops one that never carried the session, says why.
+    """
+
+    conn: int | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,45 @@ class MaxPrefixExceeded:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionFailed:
+    """Our connection attempt failed (the driver's error text, e.g. "Connection refused")."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfRibSent:
+    """The first table went out, closed by End-of-RIB (RFC 4724 §2)."""
+
+    prefixes: int
+    families: tuple[Family, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfRibReceived:
+    """The peer finished its table for ``family``; ``stale_removed`` routes it did not renew went."""
+
+    family: Family
+    stale_removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRoutesKept:
+    """We are the peer's graceful-restart helper (RFC 4724 §4.2): its routes kept, marked stale."""
+
+    count: int
+    restart_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRoutesFlushed:
+    """Stale routes dropped: the restart time passed, or the peer came back without graceful restart."""
+
+    count: int
+    why: str
+
+
 SessionEvent = (
     ConnectRequested
     | CloseRequested
@@ -119,4 +165,9 @@ SessionEvent = (
     | UpdateReceived
     | RouteRefreshRequested
     | MaxPrefixExceeded
+)
+
+#: What a ``Peer`` tells its driver: the session's events plus the peer-level ones.
+AnyPeerEvent = (
+    SessionEvent | ConnectionFailed | EndOfRibSent | EndOfRibReceived | StaleRoutesKept | StaleRoutesFlushed
 )

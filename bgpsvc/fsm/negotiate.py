@@ -52,24 +52,24 @@ class SessionParams:
 
 def build_open(config: SessionConfig) -> Open:
     """Our OPEN: 4-octet AS always (RFC 6793 §3), one Multiprotocol per family, options per config."""
-    caps: list[Capability] = [Multiprotocol(f.afi, f.safi) for f in config.families]
-    if config.route_refresh:
+    caps: list[Capability] = [Multiprotocol(f.afi, f.safi) for f in config.peer.families]
+    if config.peer.route_refresh:
         caps.append(RouteRefreshCapability())
-    if config.enhanced_route_refresh:
+    if config.peer.enhanced_route_refresh:
         caps.append(EnhancedRouteRefresh())
-    if config.extended_message:
+    if config.peer.extended_message:
         caps.append(ExtendedMessage())
-    if config.extended_next_hop:
+    if config.peer.extended_next_hop:
         caps.append(ExtendedNextHop(((1, 1, 2),)))
     gr = config.graceful_restart
     if gr is not None:
-        fams = tuple(GracefulRestartFamily(f.afi, f.safi, gr.forwarding) for f in config.families)
+        fams = tuple(GracefulRestartFamily(f.afi, f.safi, gr.forwarding) for f in config.peer.families)
         caps.append(GracefulRestart(gr.restart_time, gr.restarting, gr.notification, fams))
     if config.hostname:
         caps.append(Fqdn(config.hostname[:64], ""))
     caps.append(FourOctetAs(config.local_as))
     my_as = config.local_as if config.local_as <= 0xFFFF else AS_TRANS
-    return Open(my_as, config.hold_time, config.router_id, tuple(caps))
+    return Open(my_as, config.peer.hold_time, config.router_id, tuple(caps))
 
 
 def negotiate(config: SessionConfig, local: Open, peer: Open) -> SessionParams:
@@ -94,11 +94,11 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> SessionParams:
                 peer.my_as.to_bytes(2, "big"),
                 "AS_TRANS without the 4-octet AS capability",
             )
-    if peer_as != config.peer_as:
+    if peer_as != config.peer.peer_as:
         raise OpenMessageError(
             OpenSubcode.BAD_PEER_AS,
             peer.my_as.to_bytes(2, "big"),
-            f"peer AS {peer_as}, expected {config.peer_as}",
+            f"peer AS {peer_as}, expected {config.peer.peer_as}",
         )
     if config.ibgp and peer.bgp_id == config.router_id:
         # RFC 6286 §2.2: within an AS the identifiers must differ.
@@ -107,17 +107,17 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> SessionParams:
             peer.bgp_id.packed,
             f"iBGP peer uses our BGP identifier {peer.bgp_id}",
         )
-    hold = min(config.hold_time, peer.hold_time)
+    hold = min(config.peer.hold_time, peer.hold_time)
     peer_fams = {c.family for c in peer.get_all(Multiprotocol)}
     if not peer_fams:
         peer_fams = {IPV4_UNICAST}  # RFC 4760 §8 / RFC 4271: no capability means IPv4 unicast
-    families = tuple(f for f in config.families if f in peer_fams)
-    rr = config.route_refresh and peer.get(RouteRefreshCapability) is not None
-    err = config.enhanced_route_refresh and peer.get(EnhancedRouteRefresh) is not None
-    ext_msg = config.extended_message and peer.get(ExtendedMessage) is not None
+    families = tuple(f for f in config.peer.families if f in peer_fams)
+    rr = config.peer.route_refresh and peer.get(RouteRefreshCapability) is not None
+    err = config.peer.enhanced_route_refresh and peer.get(EnhancedRouteRefresh) is not None
+    ext_msg = config.peer.extended_message and peer.get(ExtendedMessage) is not None
     enh: frozenset[tuple[Family, int]] = frozenset()
     peer_enh = peer.get(ExtendedNextHop)
-    if config.extended_next_hop and peer_enh is not None:
+    if config.peer.extended_next_hop and peer_enh is not None:
         enh = frozenset((Family(a, s), nh) for a, s, nh in peer_enh.entries if (a, s, nh) == (1, 1, 2))
     ctx = Negotiated(
         four_octet_as=four is not None,

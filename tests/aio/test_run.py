@@ -21,7 +21,7 @@ from bgpsvc.fsm import DownKind, SessionDown
 from bgpsvc.wire import IPV4_UNICAST, Communities, Community, Prefix
 from tests.loopback import free_port, wait_for
 
-BGPSVC = [sys.executable, "-m", "bgpsvc.cli"]
+BGPSVC = [sys.executable, "-m", "bgpsvc.app.cli"]
 
 
 def test_run_status_sighup_and_graceful_sigterm(tmp_path: Path) -> None:

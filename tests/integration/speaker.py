@@ -36,7 +36,7 @@ class BgpsvcProcess:
         self.write_config()
         log = self.log_path.open("ab")
         self.proc = self.ns.popen(
-            [sys.executable, "-m", "bgpsvc.cli", "run", "-c", str(self.config_path)],
+            [sys.executable, "-m", "bgpsvc.app.cli", "run", "-c", str(self.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -56,7 +56,7 @@ class BgpsvcProcess:
     def status(self) -> dict[str, Any]:
         port = self.config["control"]["port"]
         out = self.ns.run(
-            [sys.executable, "-m", "bgpsvc.cli", "status", "--json", "--control", f"127.0.0.1:{port}"]
+            [sys.executable, "-m", "bgpsvc.app.cli", "status", "--json", "--control", f"127.0.0.1:{port}"]
         ).stdout
         data: dict[str, Any] = json.loads(out)
         return data

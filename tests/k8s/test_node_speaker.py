@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from bgpsvc.aio import PeerConfig, Speaker, SpeakerConfig
-from bgpsvc.config import parse_config
+from bgpsvc.app.config import parse_config
 from bgpsvc.fsm import SessionDown
 from bgpsvc.lab.apiserver import ApiServer
-from bgpsvc.node import NodeSpeaker
+from bgpsvc.app.node import NodeSpeaker
 from bgpsvc.wire import IPV4_UNICAST, Prefix
 from tests.loopback import free_port, wait_for
 

@@ -75,7 +75,7 @@ kubernetes:
   attributes:
     cluster-ip: {{communities: ["64512:10"]}}
 """)
-        base = [sys.executable, "-m", "bgpsvc.cli", "plan", "-c", str(cfg)]
+        base = [sys.executable, "-m", "bgpsvc.app.cli", "plan", "-c", str(cfg)]
         out = subprocess.run(
             [*base, "--all-nodes", "--json"], capture_output=True, text=True, timeout=60, check=True
         )

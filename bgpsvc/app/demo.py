@@ -1,10 +1,10 @@
 """``bgpsvc demo``: the product working end to end on one machine, no root needed.
 
-A simulated cluster (``examples/demo/cluster.yaml``) is served by the in-repo list/watch API server. One
-bgpsvc node speaker per node reads it through the official Kubernetes client and peers over BGP with an
-embedded route collector playing the top-of-rack router. The demo prints the router's view (each
-prefix and the nodes it is reachable through), then walks through a few cluster changes and keeps
-printing the view whenever it changes. Everything listens on 127.0.0.x.
+A simulated cluster (``bgpsvc/app/data/demo-cluster.yaml``) is served by the in-repo list/watch API
+server. One bgpsvc node speaker per node reads it through the official Kubernetes client and peers
+over BGP with an embedded route collector playing the top-of-rack router. The demo prints the
+router's view (each prefix and the nodes it is reachable through), then walks through a few cluster
+changes and keeps printing the view whenever it changes. Everything listens on 127.0.0.x.
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ from typing import Any
 
 import yaml
 
-from .aio import PeerConfig, Speaker, SpeakerConfig
+from ..aio import PeerConfig, Speaker, SpeakerConfig
+from ..lab.apiserver import ApiServer
+from ..wire import IPV4_UNICAST, IPV6_UNICAST
 from .config import parse_config
-from .lab.apiserver import ApiServer
 from .node import NodeSpeaker
-from .wire import IPV4_UNICAST, IPV6_UNICAST
 
 ROUTER = "127.0.0.1"
 NODES = {"node-1": "127.0.0.11", "node-2": "127.0.0.12", "node-3": "127.0.0.13"}
-MANIFESTS = Path(__file__).resolve().parent.parent / "examples" / "demo" / "cluster.yaml"
+#: The demo cluster ships inside the package, so ``bgpsvc demo`` works from an installed wheel.
+MANIFESTS = Path(__file__).resolve().parent / "data" / "demo-cluster.yaml"
 View = dict[str, list[str]]
 
 
@@ -48,12 +49,13 @@ def router_view(collector: Speaker) -> View:
     """Prefix -> the nodes the router has it from."""
     by_addr = {addr: name for name, addr in NODES.items()}
     view: dict[str, set[str]] = {}
-    for runner in collector.runners:
-        if runner.rib_in is None or not runner.session.established:
+    for driver in collector.drivers:
+        peer, address = driver.peer, driver.config.address
+        if peer.rib_in is None or not peer.established:
             continue
-        for table in runner.rib_in.routes.values():
+        for table in peer.rib_in.routes.values():
             for prefix in table:
-                view.setdefault(str(prefix), set()).add(by_addr.get(runner.peer.address, runner.peer.address))
+                view.setdefault(str(prefix), set()).add(by_addr.get(address, address))
     key = lambda p: (ipaddress.ip_network(p).version, ipaddress.ip_network(p))  # noqa: E731
     return {p: sorted(view[p]) for p in sorted(view, key=key)}
 
@@ -224,7 +226,7 @@ class FrrDemo(Demo):
 
     def __init__(self, manifests: Path, out: Callable[[str], None] = print) -> None:
         super().__init__(manifests, out)
-        from .lab import netlab  # noqa: PLC0415 - only this mode needs namespaces
+        from ..lab import netlab  # noqa: PLC0415 - only this mode needs namespaces
 
         self.netlab = netlab
         self.lab = netlab.Lab()
@@ -235,7 +237,7 @@ class FrrDemo(Demo):
 
     async def start(self) -> None:
         """Namespaces, veths, FRR, the API server in the router namespace, then the node speakers."""
-        from .lab.netns import in_netns  # noqa: PLC0415
+        from ..lab.netns import in_netns  # noqa: PLC0415
 
         nl = self.netlab
         names = list(NODES)

@@ -19,13 +19,15 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .aio import PeerConfig, Speaker, SpeakerConfig
-from .config import KubernetesConfig, RunConfig
-from .k8s.informer import Informer, endpointslice_informer, load_api_client, node_informer, service_informer
-from .k8s.reconcile import Reconciler
-from .k8s.views import NodeView, endpointslice_from_dict
-from .rib import RouteAttrs
-from .wire import Prefix
+from ..aio import Speaker, SpeakerConfig, SpeakerStatus
+from ..k8s.config import KubernetesConfig, select_peers
+from ..k8s.informer import Informer, endpointslice_informer, load_api_client, node_informer, service_informer
+from ..k8s.reconcile import Reconciler
+from ..k8s.views import NodeView, endpointslice_from_dict
+from ..rib import RouteAttrs
+from ..wire import Prefix
+from .config import RunConfig
+from .status import AppStatus, InformerStatus, KubernetesStatus
 
 log = logging.getLogger("bgpsvc.node")
 
@@ -51,13 +53,7 @@ def node_speaker_config(base: SpeakerConfig, kube: KubernetesConfig, node: NodeV
                 override,
                 local_as,
             )
-    return replace(base, router_id=router_id, local_as=local_as, peers=select_peers(base.peers, node))
-
-
-def select_peers(peers: tuple[PeerConfig, ...], node: NodeView | None) -> tuple[PeerConfig, ...]:
-    """Peers whose node selector matches this node's labels."""
-    labels = dict(node.labels) if node is not None else {}
-    return tuple(p for p in peers if p.selects(labels))
+    return replace(base, router_id=router_id, local_as=local_as, peers=select_peers(base.peers, kube, node))
 
 
 class NodeSpeaker:
@@ -74,6 +70,7 @@ class NodeSpeaker:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._release_timer: asyncio.TimerHandle | None = None
+        self._node: NodeView | None = None
         api = load_api_client(self.kube.kubeconfig)
         self.informers: dict[str, Informer[Any]] = {
             "nodes": node_informer(
@@ -103,7 +100,7 @@ class NodeSpeaker:
         """Start informers, wait for this node's object, then start the speaker and the reconcile loop."""
         for inf in self.informers.values():
             inf.start()
-        node = await self._wait_for_node()
+        node = self._node = await self._wait_for_node()
         cfg = node_speaker_config(self.config.speaker, self.kube, node)
         log.info(
             "node %s: router-id %s, AS %d, %d of %d peers selected",
@@ -163,61 +160,73 @@ class NodeSpeaker:
     def _node_changed(self, node: NodeView | None) -> None:
         if self.speaker is None or node is None:
             return  # a vanished Node object (API hiccup) is not a reason to drop peers
-        wanted = select_peers(self.config.speaker.peers, node)
+        self._node = node
+        wanted = select_peers(self.config.speaker.peers, self.kube, node)
         if wanted != self.speaker.config.peers:
             log.info("node labels changed: %d peers selected", len(wanted))
             self.speaker.set_peers(wanted)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> AppStatus:
         """Speaker status plus the Kubernetes side."""
-        base = (
-            self.speaker.status()
-            if self.speaker is not None
-            else {
-                "local_as": self.config.speaker.local_as,
-                "router_id": None,
-                "routes": 0,
-                "peers": [],
-                "started_at": None,
-                "stopping": False,
-            }
-        )
-        base["kubernetes"] = self.k8s_status()
-        if self.speaker is not None and self.reconciler is not None:
-            classes = self.reconciler.classes
-            for peer, runner in zip(base["peers"], self.speaker.runners, strict=False):
-                counts: dict[str, int] = {}
-                if runner.rib_out is not None:
-                    for prefix in runner.rib_out.sent:
-                        cls = classes.get(prefix, "static")
-                        counts[cls] = counts.get(cls, 0) + 1
-                peer["prefixes_by_class"] = counts
-        return base
+        if self.speaker is not None:
+            classes = self.reconciler.classes if self.reconciler is not None else {}
+            speaker = self.speaker.status(lambda p: classes.get(p, "static"))
+        else:
+            base = self.config.speaker
+            speaker = SpeakerStatus(base.local_as, base.router_id, 0, 0.0, False, ())
+        return AppStatus(speaker, self.k8s_status())
 
-    def k8s_status(self) -> dict[str, Any]:
+    def k8s_status(self) -> KubernetesStatus:
         """Reconciler and informer state."""
-        if self.reconciler is not None:
-            return self.reconciler.status()
-        return {
-            "node": self.kube.node_name,
-            "synced": False,
-            "waiting_for_sync": True,
-            "reconciles": 0,
-            "reconcile_seconds_total": 0.0,
-            "last_reconcile_seconds": 0.0,
-            "routes": 0,
-            "routes_by_class": {},
-            "api_reachable": all(i.healthy for i in self.informers.values()),
-            "informers": {
-                n: {"synced": i.synced, "healthy": i.healthy, "relists": i.relists, "objects": 0}
-                for n, i in self.informers.items()
-            },
+        informers = {
+            n: InformerStatus(i.synced, i.healthy, i.relists, len(i.snapshot()))
+            for n, i in self.informers.items()
         }
+        rec = self.reconciler
+        if rec is None:
+            return KubernetesStatus(
+                node=self.kube.node_name,
+                synced=False,
+                api_reachable=all(i.healthy for i in self.informers.values()),
+                waiting_for_sync=True,
+                reconciles=0,
+                reconcile_seconds_total=0.0,
+                last_reconcile_seconds=0.0,
+                last_reconcile_at=None,
+                routes=0,
+                informers=informers,
+            )
+        st = rec.stats
+        return KubernetesStatus(
+            node=self.kube.node_name,
+            synced=rec.synced,
+            api_reachable=rec.api_reachable,
+            waiting_for_sync=st.waiting_for_sync,
+            reconciles=st.count,
+            reconcile_seconds_total=st.total_duration,
+            last_reconcile_seconds=st.last_duration,
+            last_reconcile_at=st.last_at,
+            routes=st.routes,
+            routes_by_class=dict(st.by_class),
+            informers=informers,
+        )
 
-    def set_static(self, routes: Mapping[Prefix, RouteAttrs]) -> None:
-        """New static routes (SIGHUP)."""
-        self.static = dict(routes)
-        if self.reconciler is not None and self.reconciler.synced:
+    def skip_drain(self) -> None:
+        """End a graceful-shutdown drain now."""
+        if self.speaker is not None:
+            self.speaker.skip_drain()
+
+    def reload(self, config: RunConfig, routes: Mapping[Prefix, RouteAttrs]) -> None:
+        """Apply a new configuration live: peers, attributes, ranges and static routes."""
+        kube = config.kubernetes
+        assert kube is not None
+        if (kube.node_name, kube.kubeconfig) != (self.kube.node_name, self.kube.kubeconfig):
+            raise ValueError("kubernetes.node_name and kubeconfig take effect after a restart")
+        self.config, self.kube, self.static = config, kube, dict(routes)
+        if self.speaker is not None and self._node is not None:
+            self.speaker.reconfigure(node_speaker_config(config.speaker, kube, self._node))
+        if self.reconciler is not None:
+            self.reconciler.policy = kube.policy
             self.reconciler.mark_dirty()
         elif self.speaker is not None:
             self.speaker.set_routes(self.static)

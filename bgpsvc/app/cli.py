@@ -1,4 +1,8 @@
-"""Command line: ``bgpsvc run``, ``status``, and the codec tools ``decode``, ``encode``, ``demo``."""
+"""Command line: ``bgpsvc run``, ``status``, ``plan``, ``demo`` and the codec tools ``decode``, ``encode``.
+
+Each command imports what it needs when it runs: ``bgpsvc decode`` loads neither the Kubernetes client
+nor the in-repo lab.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,7 @@ import sys
 import urllib.request
 from collections.abc import Sequence
 
-from .config import ConfigError, load_config
-from .demo import main as demo_main
-from .k8s.informer import load_api_client
-from .k8s.plan import plan, read_snapshot
-from .logs import setup_logging
-from .runtime import run
-from .wire import (
+from ..wire import (
     IPV4_UNICAST,
     IPV6_UNICAST,
     AsPath,
@@ -38,7 +36,7 @@ from .wire import (
     pack_withdrawals,
     split_messages,
 )
-from .wire.describe import describe
+from ..wire.describe import describe
 
 _ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
 
@@ -167,6 +165,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the speaker from a YAML config until SIGTERM/SIGINT."""
+    from .config import ConfigError, load_config
+    from .logs import setup_logging
+    from .runtime import run
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -203,6 +205,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print what each node would advertise and why, from one read of the cluster."""
+    from ..k8s.informer import load_api_client
+    from ..k8s.plan import plan, read_snapshot
+    from .config import ConfigError, load_config
+
     # plan runs anywhere (a laptop with a kubeconfig): NODE_NAME need not be set when a node is named.
     env = dict(os.environ)
     env.setdefault("NODE_NAME", args.node or "(plan)")
@@ -238,6 +244,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
             )
             print(f"  {r['prefix']:<24} {r['class']:<16} {why}")
     return 0
+
+
+def cmd_demo_main(args: argparse.Namespace) -> int:
+    """The self-contained demo (simulated cluster, node speakers, a router)."""
+    from .demo import main as demo_main
+
+    return demo_main(args.duration, args.pause, args.mode)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -290,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
         help="loopback (no root; default), frr (root + FRR: namespaces and the kernel's ECMP routes), "
         "or auto",
     )
-    m.set_defaults(func=lambda a: demo_main(a.duration, a.pause, a.mode))
+    m.set_defaults(func=cmd_demo_main)
     cd = sub.add_parser("codec-demo", help="encode an UPDATE and decode it back")
     cd.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the speaker from a YAML config")

@@ -1,0 +1,372 @@
+"""``bgpsvc run --config FILE``: YAML to ``SpeakerConfig``, static routes and the Kubernetes section.
+
+Peers and the speaker are read against their dataclasses (``schema.read_fields``), so fields, defaults and
+validation are written once, in ``bgpsvc.fsm.PeerConfig`` and ``bgpsvc.aio.SpeakerConfig``. What only a
+file can say (``password_file``, ``password_env``, ``node_selector``, ``routes_file``, the control
+endpoint and logging) is read here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..aio import SpeakerConfig
+from ..fsm import GracefulRestartConfig, PeerConfig
+from ..k8s.config import KubernetesConfig, Selector
+from ..k8s.desired import CLASS_PRIORITY, AdvertisePolicy
+from ..rib import RouteAttrs
+from ..wire import Prefix, community, large_community
+from .schema import (
+    ConfigError,
+    Section,
+    build,
+    load_yaml,
+    read_fields,
+    read_text,
+    to_asn,
+    to_bool,
+    to_int,
+    to_ip,
+    to_number,
+    to_str,
+)
+
+ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
+#: What ``bgpsvc run`` listens on when the file says nothing (the library listens nowhere by default).
+DEFAULT_LISTEN: tuple[tuple[str, int], ...] = (("0.0.0.0", 179), ("::", 179))
+_NO_NETS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+_NO_INTS: tuple[int, ...] = ()
+_NO_LARGE: tuple[tuple[int, int, int], ...] = ()
+_NO_PAIRS: Selector = ()
+__all__ = ["ConfigError", "ControlConfig", "KubernetesConfig", "RunConfig", "load_config", "parse_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlConfig:
+    """Where the status/metrics HTTP endpoint listens (loopback by default)."""
+
+    address: str = "127.0.0.1"
+    port: int = 9179
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything ``bgpsvc run`` needs."""
+
+    speaker: SpeakerConfig
+    routes: dict[Prefix, RouteAttrs] = field(default_factory=dict)
+    routes_file: Path | None = None
+    control: ControlConfig = field(default_factory=ControlConfig)
+    log_level: str = "info"
+    log_format: str = "text"
+    kubernetes: KubernetesConfig | None = None
+    #: Things worth a line in the log at start (e.g. a config with no peers).
+    warnings: tuple[str, ...] = ()
+
+
+def _selector(v: Any) -> Selector:
+    if not isinstance(v, Mapping):
+        raise ValueError("expected a mapping of node labels, e.g. {topology.kubernetes.io/zone: rack1}")
+    return tuple(sorted((str(k), str(val)) for k, val in v.items()))
+
+
+def _cidrs(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of CIDRs")
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            out.append(ipaddress.ip_network(text))
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
+    return tuple(out)
+
+
+def _policy(s: Section, env: Mapping[str, str]) -> AdvertisePolicy:
+    cluster = s.get("service_cluster_ips", _cidrs, _NO_NETS)
+    for var in ("BGPSVC_ADVERTISE_CLUSTER_IPS", "CALICO_ADVERTISE_CLUSTER_IPS"):
+        if not cluster and env.get(var):
+            try:
+                cluster = _cidrs(env[var])
+            except ValueError as exc:
+                raise ConfigError(f"{var}: {exc}") from None
+    attributes: dict[str, RouteAttrs] = {}
+    attrs_raw = s.raw("attributes")
+    if attrs_raw is not None:
+        a = Section(attrs_raw, "kubernetes.attributes")
+        for cls in CLASS_PRIORITY:
+            raw = a.raw(cls)
+            if raw is not None:
+                cs = Section(raw, f"kubernetes.attributes.{cls}")
+                attributes[cls] = parse_route_attrs(cs)
+                cs.finish()
+        a.finish()
+    kw = {
+        "service_cluster_ips": cluster,
+        "service_external_ips": s.get("service_external_ips", _cidrs, _NO_NETS),
+        "service_loadbalancer_ips": s.get("service_loadbalancer_ips", _cidrs, _NO_NETS),
+        "endpoint_policy": s.get("endpoint_policy", to_str, "ready"),
+        "honour_exclude_label": s.get("honour_exclude_label", to_bool, True),
+        "attributes": attributes,
+    }
+    return build(AdvertisePolicy, kw, "kubernetes")
+
+
+def parse_kubernetes(
+    data: object, env: Mapping[str, str], router_id_given: bool, selectors: Mapping[tuple[str, int], Selector]
+) -> KubernetesConfig:
+    """The ``kubernetes:`` section; NODE_NAME and the *_ADVERTISE_CLUSTER_IPS variables fill gaps."""
+    s = Section(data if data is not None else {}, "kubernetes")
+    node = s.get("node_name", to_str, None) or env.get("NODE_NAME")
+    if not node:
+        raise ConfigError("kubernetes.node_name: required (or set the NODE_NAME environment variable)")
+    cfg = KubernetesConfig(
+        node_name=node,
+        kubeconfig=s.get("kubeconfig", to_str, None) or env.get("KUBECONFIG"),
+        policy=_policy(s, env),
+        debounce=s.get("debounce", to_number, 0.01),
+        local_as_key=s.get("local_as_key", to_str, "bgpsvc.io/local-as"),
+        router_id_from_node=not router_id_given,
+        node_selectors=dict(selectors),
+    )
+    s.finish()
+    return cfg
+
+
+def _password(section: Section, env: Mapping[str, str]) -> str | None:
+    pw = section.get("password", to_str, None)
+    pw_file = section.get("password_file", to_str, None)
+    pw_env = section.get("password_env", to_str, None)
+    if sum(x is not None for x in (pw, pw_file, pw_env)) > 1:
+        raise ConfigError(f"{section.path}.password: give only one of password, password_file, password_env")
+    if pw_file is not None:
+        try:
+            return Path(pw_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{section.path}.password_file: {exc.strerror}: {pw_file}") from None
+    if pw_env is not None:
+        if pw_env not in env:
+            raise ConfigError(f"{section.path}.password_env: environment variable {pw_env} is not set")
+        return env[pw_env] or None  # empty: no MD5 (an optional Secret that is absent)
+    return pw
+
+
+def parse_peer(data: object, path: str, env: Mapping[str, str] | None = None) -> tuple[PeerConfig, Selector]:
+    """One ``peers[]`` entry: the peer and its node selector (node speakers only)."""
+    s = Section(data, path)
+    kw = read_fields(PeerConfig, s, skip=frozenset({"password"}))
+    kw["password"] = _password(s, os.environ if env is None else env)
+    selector = s.get("node_selector", _selector, _NO_PAIRS)
+    s.finish()
+    return build(PeerConfig, kw, path), selector
+
+
+def parse_route_attrs(s: Section) -> RouteAttrs:
+    """Route attributes shared by inline routes, routes files and Kubernetes classes."""
+
+    def communities(v: Any) -> tuple[int, ...]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list such as ['64512:100', NO_EXPORT]")
+        return tuple(community(str(c)) for c in v)
+
+    def larges(v: Any) -> tuple[tuple[int, int, int], ...]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list such as ['64512:1:2']")
+        return tuple(large_community(str(c)) for c in v)
+
+    def origin(v: Any) -> int:
+        if v not in ORIGINS:
+            raise ValueError("must be igp, egp or incomplete")
+        return ORIGINS[v]
+
+    def as_path(v: Any) -> tuple[int, ...]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list of AS numbers")
+        return tuple(to_asn(a) for a in v)
+
+    nh = s.get("next_hop", to_ip, None)
+    kw: dict[str, Any] = {
+        "origin": s.get("origin", origin, 0),
+        "as_path": s.get("as_path", as_path, _NO_INTS),
+        "med": s.get("med", to_int(0, 0xFFFFFFFF), None),
+        "local_pref": s.get("local_pref", to_int(0, 0xFFFFFFFF), None),
+        "communities": s.get("communities", communities, _NO_INTS),
+        "large_communities": s.get("large_communities", larges, _NO_LARGE),
+        "next_hop": ipaddress.ip_address(nh) if nh else None,
+    }
+    return build(RouteAttrs, kw, s.path)
+
+
+def _prefix(v: Any) -> Prefix:
+    return Prefix.from_network(to_str(v))
+
+
+def parse_routes(data: object, path: str) -> dict[Prefix, RouteAttrs]:
+    """The inline ``routes:`` list."""
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list of routes")
+    out: dict[Prefix, RouteAttrs] = {}
+    for i, item in enumerate(data):
+        s = Section(item if isinstance(item, Mapping) else {"prefix": item}, f"{path}[{i}]")
+        prefix = s.require("prefix", _prefix)
+        attrs = parse_route_attrs(s)
+        s.finish()
+        out[prefix] = attrs
+    return out
+
+
+def _route_line_item(pairs: list[str], where: str) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"{where}: expected key=value, got {pair!r}")
+        if key in ("communities", "large_communities", "as_path"):
+            item[key] = [x for x in value.split(",") if x]
+        elif key in ("med", "local_pref"):
+            item[key] = int(value) if value.isdigit() else value
+        else:
+            item[key] = value
+    return item
+
+
+def parse_routes_file(text: str, name: str) -> dict[Prefix, RouteAttrs]:
+    """One route per line: ``PREFIX [key=value ...]``; ``#`` comments; lists comma-separated."""
+    out: dict[Prefix, RouteAttrs] = {}
+    # Lines with the same attributes share one RouteAttrs: the Adj-RIB-Out then builds them once.
+    interned: dict[tuple[str, ...], RouteAttrs] = {(): RouteAttrs()}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{name}:{lineno}"
+        prefix_text, *pairs = line.split()
+        try:
+            prefix = _prefix(prefix_text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        known = interned.get(tuple(pairs))
+        if known is None:
+            s = Section(_route_line_item(pairs, where), where)
+            known = parse_route_attrs(s)
+            s.finish()
+            interned[tuple(pairs)] = known
+        out[prefix] = known
+    return out
+
+
+def _listen(raw: object) -> tuple[tuple[str, int], ...]:
+    if raw is False or raw == []:
+        return ()
+    if raw is None:
+        return DEFAULT_LISTEN
+    if not isinstance(raw, list):
+        raise ConfigError("listen: expected a list of {address, port}, or false")
+    items = []
+    for i, entry in enumerate(raw):
+        ls = Section(entry, f"listen[{i}]")
+        items.append((ls.require("address", to_ip), ls.get("port", to_int(0, 65535), 179)))
+        ls.finish()
+    return tuple(items)
+
+
+def _graceful_restart(raw: object) -> GracefulRestartConfig:
+    if raw is None:
+        return GracefulRestartConfig()
+    gs = Section(raw, "graceful_restart")
+    kw = read_fields(GracefulRestartConfig, gs, skip=frozenset({"restarting"}))
+    gs.finish()
+    return build(GracefulRestartConfig, kw, "graceful_restart")
+
+
+def _control(raw: object) -> ControlConfig:
+    if raw is False:
+        return ControlConfig(enabled=False)
+    if raw is None:
+        return ControlConfig()
+    cs = Section(raw, "control")
+    cfg = ControlConfig(
+        cs.get("address", to_ip, "127.0.0.1"),
+        cs.get("port", to_int(0, 65535), 9179),
+        cs.get("enabled", to_bool, True),
+    )
+    cs.finish()
+    return cfg
+
+
+def _routes_file(s: Section, base: Path | None) -> Path | None:
+    routes_file = s.get("routes_file", to_str, None)
+    if routes_file is None:
+        return None
+    path = Path(routes_file)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        raise ConfigError(f"routes_file: no such file: {path}")
+    return path
+
+
+def _choice(s: Section, key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = s.get(key, to_str, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{key}: must be {', '.join(choices[:-1])} or {choices[-1]}")
+    return value
+
+
+def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] | None = None) -> RunConfig:
+    """The whole YAML document."""
+    env = os.environ if env is None else env
+    s = Section(data if data is not None else {}, "")
+    kw = read_fields(SpeakerConfig, s, skip=frozenset({"router_id"}))
+    peers_raw = s.raw("peers") or []
+    if not isinstance(peers_raw, list):
+        raise ConfigError("peers: expected a list")
+    parsed = [parse_peer(p, f"peers[{i}]", env) for i, p in enumerate(peers_raw)]
+    kube = None
+    if "kubernetes" in s.data:
+        selectors = {(p.address, p.port): sel for p, sel in parsed if sel}
+        kube = parse_kubernetes(s.raw("kubernetes"), env, s.data.get("router_id") is not None, selectors)
+    # A node speaker may take its router ID from the node's InternalIP; 0.0.0.0 marks "not yet known".
+    kw["router_id"] = s.require("router_id", to_ip) if kube is None else s.get("router_id", to_ip, "0.0.0.0")
+    kw["peers"] = tuple(p for p, _ in parsed)
+    kw["listen"] = _listen(s.raw("listen"))
+    kw["graceful_restart"] = _graceful_restart(s.raw("graceful_restart"))
+    routes = parse_routes(s.get("routes", lambda v: v, []), "routes")
+    rf_path = _routes_file(s, base)
+    control = _control(s.raw("control"))
+    log_level = _choice(s, "log_level", "info", ("debug", "info", "warning", "error"))
+    log_format = _choice(s, "log_format", "text", ("text", "json"))
+    s.finish()
+    speaker = build(SpeakerConfig, kw, "")
+    warnings = []
+    if not speaker.peers:
+        warnings.append("no peers configured: nothing will be advertised")
+    if kube is None and any(sel for _, sel in parsed):
+        warnings.append("peers[].node_selector is ignored without a kubernetes: section")
+    return RunConfig(speaker, routes, rf_path, control, log_level, log_format, kube, tuple(warnings))
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RunConfig:
+    """Read and validate a YAML config file; errors name the file (and line, for YAML errors)."""
+    p = Path(path)
+    data = load_yaml(read_text(p), str(p))
+    return parse_config(data, p.parent, env)
+
+
+def load_routes(config: RunConfig) -> dict[Prefix, RouteAttrs]:
+    """Inline routes plus the routes file (re-read on SIGHUP)."""
+    routes = dict(config.routes)
+    if config.routes_file is not None:
+        text = read_text(config.routes_file)
+        routes.update(parse_routes_file(text, str(config.routes_file)))
+    return routes

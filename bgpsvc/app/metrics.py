@@ -1,0 +1,93 @@
+"""Prometheus metrics, collected at scrape time from the typed status (``AppStatus``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..fsm import PeerStatus
+from .status import AppStatus, KubernetesStatus
+
+STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established")
+Family = GaugeMetricFamily | CounterMetricFamily
+
+
+def _peer_families() -> dict[str, Family]:
+    g, c = GaugeMetricFamily, CounterMetricFamily
+    return {
+        "state": g("bgpsvc_session_state", "1 for the session's current FSM state", labels=["peer", "state"]),
+        "up": g("bgpsvc_session_established", "1 if the session is Established", labels=["peer"]),
+        "sent": g("bgpsvc_prefixes_advertised", "Prefixes the peer currently has from us", labels=["peer"]),
+        "rcvd": g("bgpsvc_prefixes_received", "Prefixes received from the peer", labels=["peer", "family"]),
+        "by_class": g(
+            "bgpsvc_prefixes_advertised_by_class",
+            "Prefixes the peer has from us, per route class",
+            labels=["peer", "class"],
+        ),
+        "updates": c("bgpsvc_updates_sent", "UPDATE messages sent", labels=["peer"]),
+        "updates_in": c("bgpsvc_updates_received", "UPDATE messages received", labels=["peer"]),
+    }
+
+
+def _add_peer(m: dict[str, Family], p: PeerStatus) -> None:
+    name = p.name
+    for s in STATES:
+        m["state"].add_metric([name, s], 1.0 if p.state == s else 0.0)
+    m["up"].add_metric([name], 1.0 if p.state == "Established" else 0.0)
+    m["sent"].add_metric([name], p.prefixes_sent)
+    for cls, n in p.prefixes_by_class.items():
+        m["by_class"].add_metric([name, cls], n)
+    for fam, n in p.prefixes_received.items():
+        m["rcvd"].add_metric([name, fam], n)
+    m["updates"].add_metric([name], p.updates_sent)
+    m["updates_in"].add_metric([name], p.updates_received)
+
+
+def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family]:
+    desired_by_class = GaugeMetricFamily(
+        "bgpsvc_routes_by_class", "Desired routes per route class", labels=["class"]
+    )
+    for cls, n in k8s.routes_by_class.items():
+        desired_by_class.add_metric([cls], n)
+    rec = CounterMetricFamily("bgpsvc_reconciles", "Reconcile passes")
+    rec.add_metric([], k8s.reconciles)
+    rec_time = CounterMetricFamily("bgpsvc_reconcile_seconds", "Time spent reconciling")
+    rec_time.add_metric([], k8s.reconcile_seconds_total)
+    last = GaugeMetricFamily("bgpsvc_reconcile_last_duration_seconds", "Duration of the last reconcile")
+    last.add_metric([], k8s.last_reconcile_seconds)
+    reach = GaugeMetricFamily("bgpsvc_kubernetes_api_reachable", "1 while every informer reaches the API")
+    reach.add_metric([], 1.0 if k8s.api_reachable else 0.0)
+    synced = GaugeMetricFamily("bgpsvc_kubernetes_synced", "1 once every informer has listed once")
+    synced.add_metric([], 1.0 if k8s.synced else 0.0)
+    relists = CounterMetricFamily("bgpsvc_informer_relists", "Informer re-lists", labels=["resource"])
+    for res, info in k8s.informers.items():
+        relists.add_metric([res], info.relists)
+    yield from (desired_by_class, rec, rec_time, last, reach, synced, relists)
+
+
+class StatusCollector(Collector):
+    """Turns the typed status into metric families on each scrape."""
+
+    def __init__(self, status: Callable[[], AppStatus]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[Family]:
+        st = self.status()
+        m = _peer_families()
+        for p in st.speaker.peers:
+            _add_peer(m, p)
+        routes = GaugeMetricFamily("bgpsvc_routes_desired", "Routes in the desired set")
+        routes.add_metric([], st.speaker.routes)
+        yield from (*m.values(), routes)
+        if st.kubernetes is not None:
+            yield from _kubernetes(st.kubernetes)
+
+
+def metrics_handler(collector: StatusCollector) -> Callable[[], tuple[int, str, bytes]]:
+    """A control-server handler serving the exposition format."""
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return lambda: (200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(registry))

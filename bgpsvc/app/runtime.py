@@ -1,0 +1,214 @@
+"""``bgpsvc run``: a static speaker, or a node speaker when the config has ``kubernetes:``.
+
+Both share the control endpoint (/status, /metrics, /healthz, /readyz) and the signals: SIGTERM/SIGINT
+stop gracefully (a second one skips the drain), SIGHUP reloads the whole configuration, SIGUSR1 exits
+for a restart (graceful restart: no withdrawal, no NOTIFICATION). The config file is also watched: a
+changed file (a ConfigMap update) is reloaded like SIGHUP. An invalid new file is refused with one log
+line and the running configuration stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from ..rib import RouteAttrs
+from ..wire import Prefix
+from .config import ConfigError, RunConfig, load_config, load_routes
+from .control import ControlServer, json_handler
+from .metrics import StatusCollector, metrics_handler
+from .node import NodeSpeaker
+from .reload import describe_changes
+from .static import StaticSpeaker
+from .status import AppStatus
+
+log = logging.getLogger("bgpsvc")
+#: How often the config file is checked for changes (ConfigMap updates reach the pod in ~1 min anyway).
+WATCH_INTERVAL = 2.0
+
+
+class App(Protocol):
+    """What ``run`` drives."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, restart: bool = False) -> None: ...
+
+    def skip_drain(self) -> None: ...
+
+    def status(self) -> AppStatus: ...
+
+    def reload(self, config: RunConfig, routes: Mapping[Prefix, RouteAttrs]) -> None: ...
+
+
+class Runner:
+    """One ``bgpsvc run`` process: the app, its control endpoint, signals and reloads."""
+
+    def __init__(
+        self, config: RunConfig, config_path: str | Path | None, routes: Mapping[Prefix, RouteAttrs]
+    ) -> None:
+        self.config = config
+        self.path = Path(config_path) if config_path is not None else None
+        self.routes = dict(routes)
+        self.app: App = (
+            NodeSpeaker(config, routes) if config.kubernetes is not None else StaticSpeaker(config, routes)
+        )
+        self.stopping = asyncio.Event()
+        self.restart = False
+        self._terms = 0
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            st = self.path.stat() if self.path is not None else None
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size) if st is not None else None
+
+    def on_term(self) -> None:
+        """SIGTERM/SIGINT: stop gracefully; the second one skips the drain."""
+        self._terms += 1
+        if self._terms == 1:
+            log.info("stopping (graceful shutdown; send the signal again to skip the drain)")
+            self.stopping.set()
+        else:
+            self.app.skip_drain()
+
+    def on_restart(self) -> None:
+        """SIGUSR1: exit for a restart, leaving our routes with graceful-restart helpers."""
+        log.info("exiting for a restart (SIGUSR1): no withdrawal, peers keep our routes (graceful restart)")
+        self.restart = True
+        self.stopping.set()
+
+    def reload(self, why: str) -> None:
+        """Read the config file again and apply it; an invalid file changes nothing."""
+        if self.path is None:
+            return
+        try:
+            fresh = load_config(self.path)
+            routes = load_routes(fresh)
+        except ConfigError as exc:
+            log.error("%s: configuration not reloaded, the running one stays: %s", why, exc)
+            return
+        changes = describe_changes(self.config, fresh, self.routes, routes)
+        if not changes:
+            log.info("%s: configuration unchanged", why)
+            return
+        if (fresh.kubernetes is None) != (self.config.kubernetes is None):
+            log.error("%s: adding or removing the kubernetes: section needs a restart; not reloaded", why)
+            return
+        try:
+            self.app.reload(fresh, routes)
+        except (ValueError, OSError) as exc:
+            log.error("%s: configuration not applied: %s", why, exc)
+            return
+        log.info("%s: configuration reloaded: %s", why, "; ".join(changes))
+        self.config, self.routes = fresh, routes
+
+    async def watch(self) -> None:
+        """Reload when the config file changes (mtime or size)."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            stamp = self._file_stamp()
+            if stamp is not None and stamp != self._stamp:
+                self._stamp = stamp
+                self.reload(f"{self.path} changed")
+
+    async def control(self) -> ControlServer | None:
+        """Start the control endpoint (None when disabled)."""
+        c = self.config.control
+        if not c.enabled:
+            return None
+        app = self.app
+        server = ControlServer(
+            {
+                "/status": json_handler(lambda: app.status().to_json()),
+                "/metrics": metrics_handler(StatusCollector(app.status)),
+                "/healthz": lambda: (200, "text/plain", b"ok\n"),
+                "/readyz": lambda: (
+                    (200, "text/plain", b"ready\n") if app.ready else (503, "text/plain", b"not ready\n")
+                ),
+            }
+        )
+        host, port = await server.start(c.address, c.port)
+        log.info("control endpoint on http://%s:%d/status", host, port)
+        return server
+
+
+async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
+    """Run until stopped; returns the process exit code (2: an operator mistake, logged in one line)."""
+    try:
+        routes = load_routes(config)
+    except ConfigError as exc:
+        log.error("routes: %s", exc)
+        return 2
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    try:
+        runner = Runner(config, config_path, routes)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        control = await runner.control()
+    except OSError as exc:
+        c = config.control
+        log.error(
+            "control endpoint: cannot listen on %s:%d: %s (set control.port, or control: false)",
+            c.address,
+            c.port,
+            exc.strerror or exc,
+        )
+        return 2
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.on_term)
+    loop.add_signal_handler(signal.SIGHUP, lambda: runner.reload("SIGHUP"))
+    loop.add_signal_handler(signal.SIGUSR1, runner.on_restart)
+    rc = await _serve(runner)
+    if control is not None:
+        await control.stop()
+    log.info("stopped")
+    return rc
+
+
+async def _serve(runner: Runner) -> int:
+    app = runner.app
+    starting = asyncio.create_task(app.start())
+    stopper = asyncio.create_task(runner.stopping.wait())
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is not None:
+        exc = starting.exception()
+        stopper.cancel()
+        await app.stop(restart=True)
+        if isinstance(exc, ConfigError | OSError | ValueError):
+            log.error("cannot start: %s", exc)
+            return 2
+        log.error("start failed", exc_info=exc)
+        return 1
+    watcher = asyncio.create_task(runner.watch())
+    if starting.done():
+        st = app.status().speaker
+        log.info(
+            "bgpsvc AS %s router-id %s: %d peers, %d routes",
+            st.local_as,
+            st.router_id,
+            len(st.peers),
+            st.routes,
+        )
+    await stopper
+    watcher.cancel()
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+    await app.stop(restart=runner.restart)
+    return 0

@@ -1,0 +1,41 @@
+"""The typed status of a peer: one frozen value feeds ``/status``, ``bgpsvc status`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStatus:
+    """One neighbour as an operator sees it (cf. FRR ``show bgp neighbor``)."""
+
+    name: str
+    address: str
+    peer_as: int
+    local_as: int
+    state: str
+    #: Seconds in Established, or None.
+    uptime: float | None
+    last_down: str | None
+    prefixes_sent: int
+    #: Family name ("ipv4-unicast") -> prefixes the peer announces to us.
+    prefixes_received: dict[str, int]
+    messages_sent: int
+    messages_received: int
+    updates_sent: int
+    updates_received: int
+    hold_time: int | None
+    families: tuple[str, ...]
+    graceful_shutdown: bool
+    #: Desired prefixes this session cannot carry (no next hop of that family).
+    unroutable: int
+    #: Times the session left Established.
+    flaps: int = 0
+    #: "code/subcode name" -> NOTIFICATIONs sent / received.
+    notifications_sent: dict[str, int] = field(default_factory=dict)
+    notifications_received: dict[str, int] = field(default_factory=dict)
+    #: RFC 7606 handling ("treat-as-withdraw", "attribute-discard") -> UPDATEs handled so.
+    update_errors: dict[str, int] = field(default_factory=dict)
+    stale_routes: int = 0
+    #: Route class -> prefixes sent (filled by owners that classify prefixes, e.g. the node speaker).
+    prefixes_by_class: dict[str, int] = field(default_factory=dict)
