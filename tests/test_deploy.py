@@ -41,6 +41,8 @@ import yaml
 from kubernetes import client as k8s
 
 from bgpsvc.app.config import ConfigError, RunConfig, load_config, load_routes, parse_config
+from bgpsvc.k8s.config import select_peers
+from bgpsvc.k8s.views import NodeView
 from bgpsvc.lab.apiserver import ApiServer
 from bgpsvc.wire import Prefix, community
 
@@ -365,8 +367,13 @@ def test_the_configmap_config_passes_the_speakers_validation(monkeypatch: pytest
     assert policy.service_cluster_ips == (ipaddress.ip_network("10.96.0.0/12"),)
     assert policy.attrs("cluster-range").communities == (community("64512:100"),)
     rack1 = {"topology.kubernetes.io/zone": "rack1"}
-    assert [p.name for p in cfg.speaker.peers if p.selects(rack1)] == ["rack1-tor-a", "rack1-tor-b"]
-    assert not [p for p in cfg.speaker.peers if p.selects({"topology.kubernetes.io/zone": "rack2"})]
+    assert [p.name for p in peers_for(cfg, rack1)] == ["rack1-tor-a", "rack1-tor-b"]
+    assert not peers_for(cfg, {"topology.kubernetes.io/zone": "rack2"})
+
+
+def peers_for(cfg: Any, labels: dict[str, str]) -> tuple[Any, ...]:
+    """The peers a node with ``labels`` selects."""
+    return select_peers(cfg.speaker.peers, cfg.kubernetes, NodeView("n", tuple(sorted(labels.items()))))
 
 
 def free_port() -> int:
@@ -633,9 +640,9 @@ def test_node_speaker_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert policy.service_cluster_ips and policy.service_external_ips and policy.service_loadbalancer_ips
     assert set(policy.attributes) == {"cluster-range", "cluster-ip", "external-ip", "loadbalancer-ip"}
     for rack in ("rack1", "rack2"):
-        peers = [p for p in cfg.speaker.peers if p.selects({"topology.kubernetes.io/zone": rack})]
+        peers = peers_for(cfg, {"topology.kubernetes.io/zone": rack})
         assert [p.name for p in peers] == [f"{rack}-tor-a", f"{rack}-tor-b"]
-    assert not [p for p in cfg.speaker.peers if p.selects({})]
+    assert not peers_for(cfg, {})
 
 
 def test_anycast_example_loads_its_routes_file() -> None:

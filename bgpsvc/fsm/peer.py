@@ -369,7 +369,7 @@ class Peer:
                         self._colliding = None
                 elif isinstance(ev, StateChanged) and ev.new is State.OPENCONFIRM:
                     self._resolve_collision(now)
-                self.tally.count(ev)
+                self.tally.count(ev, flaps=False)
         while (ev := self.session.next_event()) is not None:
             self._primary_event(ev, now)
 
@@ -384,6 +384,8 @@ class Peer:
             if self._primary is not None:
                 conn, self._primary = self._primary, None
                 self._close(conn, "")
+            if self._colliding is not None:
+                self._promote_colliding()
             return
         self._events.append(ev)
         if isinstance(ev, SessionUp):
@@ -418,33 +420,48 @@ class Peer:
         if inc is None or pri is None:
             return
         incoming, primary = self._conns[inc], self._conns[pri]
-        known = [s for s in (primary.session, incoming.session) if s.state is State.OPENCONFIRM]
-        if not known or known[0].params is None:
+        # Whichever connection has the peer's OPEN knows its BGP Identifier (it may already be past
+        # OpenConfirm if the OPEN and the KEEPALIVE arrived together).
+        known = [s.params for s in (primary.session, incoming.session) if s.params is not None]
+        if not known:
             return
-        params = known[0].params
+        params = known[0]
         remote_id = ipaddress.IPv4Address(params.peer_id)
+        # The loser's KEEPALIVE (its answer to the OPEN) is still unsent: drop it, so the peer sees the
+        # Cease right after our OPEN and never reaches Established on a connection that is going away.
         if keep_existing(
             self.config.router_id, remote_id, primary.outgoing, self.config.local_as, params.peer_as
         ):
+            incoming.session.data_to_send()
             incoming.session.collision_dump(now)
             self._pump_discard(incoming.session)
             self._close(inc, "collision: the existing connection wins (RFC 4271 §6.8)")
             self._colliding = None
             return
-        was = primary.session.state
+        primary.session.data_to_send()
         primary.session.collision_dump(now)
         self._pump_discard(primary.session)
         self._close(pri, "collision: the peer's connection wins (RFC 4271 §6.8)")
-        incoming.session.config = self.config  # no longer passive-only: it is the peering now
-        self.session = incoming.session
-        self._primary, self._colliding = inc, None
-        if was is not self.session.state:
-            self._events.append(StateChanged(was, self.session.state))
+        self._primary = None
+        self._promote_colliding()
+
+    def _promote_colliding(self) -> None:
+        """The colliding connection carries the peering now (the other lost, or closed first)."""
+        assert self._colliding is not None
+        old = self.session
+        self._pump_discard(old)
+        new = self._conns[self._colliding].session
+        new.config = self.config  # no longer passive-only: it is the peering now
+        new.admin_up = old.admin_up or new.admin_up
+        self.session = new
+        self._primary, self._colliding = self._colliding, None
+        if old.state is not new.state:
+            self._events.append(StateChanged(old.state, new.state))
 
     def _pump_discard(self, session: Session) -> None:
         # A dumped connection's events (its CloseRequested, its SessionDown) are not the peering's.
         while (ev := session.next_event()) is not None:
-            self.tally.count(ev)
+            self.tally.count(ev, flaps=False)
 
     # ------------------------------------------------------------------ session up and down
 

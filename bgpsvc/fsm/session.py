@@ -231,6 +231,9 @@ class Session:
         for state in (S.CONNECT, S.ACTIVE, *_CONNECTED):
             for start in _STARTS:  # "ManualStart and AutomaticStart events are ignored" outside Idle
                 t[(state, start)] = (self._nothing, state)
+        for state in _CONNECTED:
+            # A second TCP connection is tracked by collision detection (§6.8), not by this session.
+            t[(state, Ev.TCP_CONNECTION_CONFIRMED)] = (self._nothing, state)
         return t
 
     # ----------------------------------------------------------------- driver-facing API
@@ -626,7 +629,8 @@ class Session:
     def _receive_route_refresh(self, now: float, arg: object) -> None:
         assert isinstance(arg, RouteRefresh) and self.params is not None
         family = Family(arg.afi, arg.safi)
-        # RFC 2918 §4: ignore families we did not negotiate; RFC 7313 §5: ignore unknown subtypes.
-        if not self.params.route_refresh or family not in self.params.families or arg.subtype > 2:
+        # RFC 2918 §4: we answer when we advertised the capability, for families we advertised (and the
+        # session carries); RFC 7313 §5: unknown subtypes are ignored.
+        if not self.config.peer.route_refresh or family not in self.params.families or arg.subtype > 2:
             return
         self._events.append(RouteRefreshRequested(family, arg.subtype))

@@ -23,10 +23,10 @@ class Tally:
     notifications_received: dict[str, int] = field(default_factory=dict)
     update_errors: dict[str, int] = field(default_factory=dict)
 
-    def count(self, ev: AnyPeerEvent) -> None:
-        """Account for one event."""
+    def count(self, ev: AnyPeerEvent, flaps: bool = True) -> None:
+        """Account for one event (``flaps=False``: of a connection that never carried the peering)."""
         if isinstance(ev, SessionDown):
-            if ev.was_established:
+            if ev.was_established and flaps:
                 self.flaps += 1
             note = ev.reason.notification
             if note is not None:

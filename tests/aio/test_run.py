@@ -94,7 +94,7 @@ async def _drive(proc: subprocess.Popen[bytes], bgp_port: int, control_port: int
     collector = asyncio.create_task(collect())
     try:
         await peer.wait_established(20)
-        rib_in = peer.runners[0].rib_in
+        rib_in = peer.drivers[0].peer.rib_in
         assert rib_in is not None
         table = await wait_for(
             lambda: rib_in.routes.get(IPV4_UNICAST, {}) if rib_in.count(IPV4_UNICAST) == 2 else None,

@@ -69,9 +69,9 @@ def test_simultaneous_open_resolves_to_one_stable_session() -> None:
         await b.wait_established(15)
         a.set_routes({Prefix.from_network("198.51.100.0/24"): RouteAttrs()})
         await asyncio.sleep(2.0)
-        assert a.runners[0].session.established and b.runners[0].session.established
+        assert a.drivers[0].peer.session.established and b.drivers[0].peer.session.established
         assert ups == {"a": 1, "b": 1} and downs == []
-        assert b.runners[0].session.received[IPV4_UNICAST] == {Prefix.from_network("198.51.100.0/24")}
+        assert b.drivers[0].peer.session.received[IPV4_UNICAST] == {Prefix.from_network("198.51.100.0/24")}
         await a.stop(0)
         await b.stop(0)
         for t in tasks:
@@ -167,17 +167,17 @@ def test_a_misbehaving_peer_never_disturbs_another() -> None:
         for payload in (b"\x00" * 40, b"\xff" * 16 + b"\x00\x17\x02" + b"\x00\x09\x00\x00"):
             # After a failure the peer sits in Idle for its (damped) idle hold time, refusing connections.
             await wait_for(
-                lambda: sp.runners[1].session.state is State.ACTIVE, 10, "bad peer's FSM back in Active"
+                lambda: sp.drivers[1].peer.session.state is State.ACTIVE, 10, "bad peer's FSM back in Active"
             )
             msgs = await loop.run_in_executor(None, bad_peer, payload)
             notes = [m for m in msgs if isinstance(m, Notification)]
             assert notes and notes[-1].code in (1, 3), msgs  # the RFC's NOTIFICATION, then close
-            runner = good.runners[0]
+            runner = good.drivers[0].peer
             assert runner.session.established
             assert runner.session.received[IPV4_UNICAST] == {Prefix.from_network("198.51.100.0/24")}
         sp.announce("203.0.113.0/24")
         await wait_for(
-            lambda: len(good.runners[0].session.received[IPV4_UNICAST]) == 2, 5, "routes keep flowing"
+            lambda: len(good.drivers[0].peer.session.received[IPV4_UNICAST]) == 2, 5, "routes keep flowing"
         )
         await good.stop(0)
         await sp.stop(0)

@@ -44,7 +44,7 @@ from bgpsvc.wire import (
 
 
 def cfg(local_as: int, peer_as: int, rid: str, **kw: object) -> SessionConfig:
-    return SessionConfig(local_as, peer_as, ipaddress.IPv4Address(rid), rng=random.Random(1), **kw)  # type: ignore[arg-type]
+    return SessionConfig.build(local_as, peer_as, ipaddress.IPv4Address(rid), rng=random.Random(1), **kw)  # type: ignore[arg-type]
 
 
 def drain(s: Session) -> list[SessionEvent]:
@@ -280,7 +280,9 @@ def test_max_prefix_cease_and_log() -> None:
 
 
 def test_graceful_restart_capability_reaches_the_helper() -> None:
-    _a, b, _link = established_pair(graceful_restart=GracefulRestartConfig(restart_time=90, restarting=True))
+    _a, b, _link = established_pair(
+        graceful_restart=GracefulRestartConfig(restart_time=90, restarting=True), families=(IPV4_UNICAST,)
+    )
     assert b.params is not None and b.params.peer_graceful_restart is not None
     gr = b.params.peer_graceful_restart
     assert gr.restart_time == 90 and gr.restarting
@@ -328,7 +330,7 @@ def test_config_errors_name_the_field() -> None:
         cfg(64512, 64513, "0.0.0.0")
     base = cfg(64512, 64513, "192.0.2.1")
     with pytest.raises(ValueError, match="max_prefix_action"):
-        replace(base, max_prefix_action="drop")
+        replace(base.peer, max_prefix_action="drop")
 
 
 def test_a_route_carrying_our_own_as_is_a_loop_and_not_counted() -> None:

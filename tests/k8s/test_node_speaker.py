@@ -100,11 +100,11 @@ def test_peers_follow_node_labels_and_the_as_comes_from_the_node(tmp_path: Path)
                 await r1.wait_established(15)
                 range_ = Prefix.from_network("198.51.100.0/24")
                 await wait_for(
-                    lambda: r1.runners[0].session.received.get(IPV4_UNICAST) == {range_}, 10, "range"
+                    lambda: r1.drivers[0].peer.session.received.get(IPV4_UNICAST) == {range_}, 10, "range"
                 )
-                assert not r2.runners[0].session.established
+                assert not r2.drivers[0].peer.session.established
                 await wait_for(
-                    lambda: ns.status()["peers"][0].get("prefixes_by_class") == {"cluster-range": 1},
+                    lambda: ns.status().speaker.peers[0].prefixes_by_class == {"cluster-range": 1},
                     5,
                     "per-class count for the peer",
                 )
@@ -116,7 +116,7 @@ def test_peers_follow_node_labels_and_the_as_comes_from_the_node(tmp_path: Path)
                 assert downs[0].reason.notification is not None
                 assert (downs[0].reason.notification.code, downs[0].reason.notification.subcode) == (6, 3)
                 await wait_for(
-                    lambda: r2.runners[0].session.received.get(IPV4_UNICAST) == {range_}, 10, "range"
+                    lambda: r2.drivers[0].peer.session.received.get(IPV4_UNICAST) == {range_}, 10, "range"
                 )
                 assert [p.address for p in ns.speaker.config.peers] == ["127.0.0.3"]
             finally:
