@@ -13,6 +13,12 @@ Rules (the product's contract, see README):
 - Headless and ExternalName services, and services annotated ``bgpsvc.io/advertise: "false"``, are
   skipped. A node labelled ``node.kubernetes.io/exclude-from-external-load-balancers`` advertises
   nothing (unless that is turned off).
+- Address families: a Service has the families of its ``spec.ipFamilies`` (on objects written before
+  that field existed: the families of its ``clusterIPs``; none at all without a cluster IP). Only
+  addresses of those families are advertised -- cluster, external and LoadBalancer IPs, Local and
+  Cluster policy alike -- and only EndpointSlices whose ``addressType`` is one of them count: kube-proxy
+  programs nothing for a family the Service does not have, so such an address would be a black hole
+  (an IPv6-only Service with an IPv4 external IP and an IPv4 slice advertises no IPv4 route).
 - A prefix wanted by several services is advertised once; it goes when none wants it.
 - Only addresses inside the configured ranges are ever advertised.
 """
@@ -20,7 +26,7 @@ Rules (the product's contract, see README):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..rib import RouteAttrs
@@ -90,8 +96,11 @@ class Reason:
         return f"{text} (endpoints {', '.join(self.endpoints)})" if self.endpoints else text
 
 
+_FAMILY = {4: "IPv4", 6: "IPv6"}  # IP version -> Service ipFamilies / EndpointSlice addressType
 _Range = tuple[int, int, int, IPNetwork]  # (version, network as int, prefix length, network)
 _IP_CACHE: dict[str, tuple[int, int, Prefix] | None] = {}
+#: Bound on the parse cache: 256k addresses is several times the Service IPs of a very large cluster
+#: (a few MB); cleared wholesale when full, so churn cannot grow it without limit.
 _IP_CACHE_MAX = 1 << 18
 
 
@@ -156,51 +165,67 @@ def node_eligible(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> boo
     return not (policy.honour_exclude_label and view is not None and view.label(EXCLUDE_LB_LABEL) is not None)
 
 
+def service_families(svc: ServiceView) -> tuple[str, ...]:
+    """The address families a Service has: ``spec.ipFamilies``, else those of its cluster IPs."""
+    if svc.ip_families:
+        return svc.ip_families
+    return tuple(_FAMILY[p[0]] for ip in svc.cluster_ips if (p := _parse(ip)) is not None)
+
+
 def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, tuple[Reason, ...]]:
     """Every prefix this node advertises, with the reasons (sorted), for ``bgpsvc plan``."""
-    reasons: dict[Prefix, set[Reason]] = {}
-
-    def want(prefix: Prefix, reason: Reason) -> None:
-        reasons.setdefault(prefix, set()).add(reason)
-
     if not node_eligible(snapshot, node, policy):
         return {}
+    reasons: dict[Prefix, set[Reason]] = {}
     for net in policy.service_cluster_ips:
-        want(Prefix.from_network(net), Reason(CLUSTER_RANGE))
-    cluster_ranges = _ranges(policy.service_cluster_ips)
-    classes = (
-        (EXTERNAL_IP, _ranges(policy.service_external_ips), False),
-        (LOADBALANCER_IP, _ranges(policy.service_loadbalancer_ips), True),
+        reasons.setdefault(Prefix.from_network(net), set()).add(Reason(CLUSTER_RANGE))
+    ranges = (
+        _ranges(policy.service_cluster_ips),
+        _ranges(policy.service_external_ips),
+        _ranges(policy.service_loadbalancer_ips),
     )
     local = local_endpoints(snapshot, node, policy.endpoint_policy)
     for key, svc in snapshot.services.items():
         if svc.type == "ExternalName" or svc.headless or not svc.advertise:
             continue
-        if svc.local:
-            for ip in svc.cluster_ips:
-                parsed = _parse(ip)
-                if parsed is None or _containing(parsed, cluster_ranges) is None:
-                    continue
-                eps = local.get((key, "IPv4" if parsed[0] == 4 else "IPv6"))
-                if eps:
-                    want(parsed[2], Reason(CLUSTER_IP, key, eps))
-        for cls, ranges, lb in classes:
-            if not ranges:
-                continue
-            for ip in svc.lb_ips if lb else svc.external_ips:
-                parsed = _parse(ip)
-                entry = None if parsed is None else _containing(parsed, ranges)
-                if parsed is None or entry is None:
-                    continue
-                if svc.local:
-                    eps = local.get((key, "IPv4" if parsed[0] == 4 else "IPv6"))
-                    if eps:
-                        want(parsed[2], Reason(cls, key, eps))
-                elif entry.prefixlen == entry.max_prefixlen:
-                    want(parsed[2], Reason(cls, key))
-                else:
-                    want(Prefix.from_network(entry), Reason(cls, key))
+        for prefix, reason in _service_routes(key, svc, ranges, local):
+            reasons.setdefault(prefix, set()).add(reason)
     return {p: tuple(sorted(r)) for p, r in reasons.items()}
+
+
+def _service_routes(
+    key: Key,
+    svc: ServiceView,
+    ranges: tuple[tuple[_Range, ...], tuple[_Range, ...], tuple[_Range, ...]],
+    local: Mapping[tuple[Key, str], tuple[str, ...]],
+) -> Iterator[tuple[Prefix, Reason]]:
+    """One Service's (prefix, reason) pairs; the module docstring's rules, one address at a time."""
+    cluster_ranges, external_ranges, lb_ranges = ranges
+    families = service_families(svc)
+    for cls, class_ranges, ips in (
+        # A Cluster-policy Service's cluster IP is covered by the cluster range: no route of its own.
+        (CLUSTER_IP, cluster_ranges, svc.cluster_ips if svc.local else ()),
+        (EXTERNAL_IP, external_ranges, svc.external_ips),
+        (LOADBALANCER_IP, lb_ranges, svc.lb_ips),
+    ):
+        if not class_ranges:
+            continue
+        for ip in ips:
+            parsed = _parse(ip)
+            if parsed is None or (family := _FAMILY[parsed[0]]) not in families:
+                continue  # kube-proxy programs nothing for a family the Service does not have
+            entry = _containing(parsed, class_ranges)
+            if entry is None:
+                continue
+            if svc.local:
+                # Only slices of the address's family count, and that family is one of the Service's.
+                eps = local.get((key, family))
+                if eps:
+                    yield parsed[2], Reason(cls, key, eps)
+            elif entry.prefixlen == entry.max_prefixlen:
+                yield parsed[2], Reason(cls, key)
+            else:
+                yield Prefix.from_network(entry), Reason(cls, key)
 
 
 def route_class(reasons: tuple[Reason, ...]) -> str:

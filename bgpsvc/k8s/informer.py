@@ -1,41 +1,48 @@
-"""Informers: one list + watch loop per resource kind, on the official ``kubernetes`` client.
+"""Informers: one list + watch loop per resource kind (client-go ``tools/cache`` Reflector semantics).
 
-Theory of operation (client-go ``tools/cache`` Reflector semantics, STYLE.md section 7). A daemon thread
-lists the collection in pages (``limit``/``continue``), replaces the store atomically, marks the informer
-synced and watches from the list's resourceVersion with bookmarks allowed. ADDED/MODIFIED/DELETED update
-the store; BOOKMARK only advances the resume version. When a stream ends (server timeout) or breaks
-(connection cut) the informer watches again from the last version it saw; when the server answers 410
-Gone (an ERROR event or status: that version left the history) it lists again, and objects deleted
-meanwhile simply vanish with the old store (no tombstones). A continue token that expires mid-list falls
-back to one unpaginated list, as client-go's pager does. Connection failures back off exponentially with
-jitter; while the API is unreachable the store keeps its last state and ``healthy`` is False.
+Theory of operation (STYLE.md section 7). A daemon thread lists the collection in pages
+(``limit``/``continue``), replaces the ``Store`` atomically, marks the informer synced and watches from
+the list's resourceVersion. ADDED/MODIFIED/DELETED update the store; BOOKMARK only advances the resume
+version. When a stream ends (server timeout) or breaks (connection cut) the informer watches again from
+the last version it saw; when the server answers 410 Gone (an ERROR event or status: that version left
+the history) it lists again, and objects deleted meanwhile simply vanish with the old store (no
+tombstones). A continue token that expires mid-list falls back to one unpaginated list, as client-go's
+pager does. Failures back off exponentially with jitter; the streak ends with progress (a list, a watch
+event) or once a watch has stayed open ``healthy_watch`` seconds, so a quiet informer reconnects at once
+after an outage is over. While the API is unreachable the store keeps its last state and ``healthy`` is
+False.
 
-Responses are read raw (``_preload_content=False``) and parsed with ``json`` straight into the frozen
-views of ``bgpsvc.k8s.views``; the client's model classes are never built. ``on_change`` is called from
-the informer thread after every change to the store; it must be cheap and thread-safe (the reconciler
-passes ``loop.call_soon_threadsafe(event.set)``). Views that compare equal to what is stored (a Node's
-status heartbeat, say) are not a change.
+The informer talks to the API only through a ``ListerWatcher`` (``bgpsvc.k8s.listwatch``); clock and
+sleep are injected, so the whole loop runs in a test without HTTP or real time. ``on_change`` is called
+from the informer thread after every change to the store; it must be cheap and thread-safe (the
+reconciler passes ``loop.call_soon_threadsafe(event.set)``). Views that compare equal to what is stored
+(a Node's status heartbeat, say) are not a change.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import random
-import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from bgpsvc.k8s.views import (
+from .listwatch import (
+    CONNECT_TIMEOUT,
+    LIST_TIMEOUT,
+    ClientListerWatcher,
+    Event,
+    Expired,
+    ListerWatcher,
+    load_api_client,
+)
+from .store import Store
+from .views import (
     EndpointSliceView,
     Key,
     NodeView,
@@ -50,40 +57,31 @@ log = logging.getLogger(__name__)
 V = TypeVar("V")
 Converter = Callable[[Mapping[str, Any]], V]
 
+#: Objects per list page: client-go's pager default. A 10k-object list is 20 requests, and no single
+#: response holds the API server's (or our) memory for long.
+PAGE_SIZE = 500
+#: Server-side watch timeout, randomised to [x, 2x) per watch: client-go's 5 min minimum, so informers
+#: restarted together spread their reconnects out instead of hitting the API server in lockstep.
+WATCH_TIMEOUT = 300.0
+#: Backoff after consecutive failures: base * 2^(n-1), capped, jittered to [d/2, d]. client-go's
+#: reflector uses the same 800 ms start and 30 s cap: quick after a blip, gentle on a struggling server.
+BACKOFF_BASE = 0.8
+BACKOFF_MAX = 30.0
+#: A watch open this long proves the server accepts and keeps streams again: the failure streak ends,
+#: so the next break reconnects at once. Shorter-lived watches keep counting, so a server (or proxy)
+#: that accepts and drops streams straight away is still backed off, not hammered. (client-go resets
+#: after 2 min without a backoff; a quiet informer would then wait up to 30 s after a short outage.)
+HEALTHY_WATCH = 5.0
 
-def load_api_client(kubeconfig: str | None = None) -> k8s_client.ApiClient:
-    """An ``ApiClient``: in-cluster (service account) in a pod without a kubeconfig, else the kubeconfig.
-
-    ``kubeconfig=None`` outside a pod means the client's default (``$KUBECONFIG``, ``~/.kube/config``).
-    """
-    cfg = k8s_client.Configuration()
-    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        k8s_config.load_incluster_config(client_configuration=cfg)  # refreshes the bound token itself
-    else:
-        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    return k8s_client.ApiClient(configuration=cfg)
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceKind:
-    """How to list/watch one kind with the official client, and its default converter."""
-
-    api: str  # class name in kubernetes.client
-    method: str  # the all-namespaces (or cluster-scoped) list function; watch=True makes it a watch
-    converter: Converter[Any]
-
-
-KINDS: dict[str, ResourceKind] = {
-    "services": ResourceKind("CoreV1Api", "list_service_for_all_namespaces", service_from_dict),
-    "endpointslices": ResourceKind(
-        "DiscoveryV1Api", "list_endpoint_slice_for_all_namespaces", endpointslice_from_dict
-    ),
-    "nodes": ResourceKind("CoreV1Api", "list_node", node_from_dict),
-}
-
-
-class _Expired(Exception):
-    """410 Gone: the resume version left the server's history; list again."""
+__all__ = [
+    "Converter",
+    "Informer",
+    "InformerOptions",
+    "endpointslice_informer",
+    "load_api_client",
+    "node_informer",
+    "service_informer",
+]
 
 
 class _WatchError(Exception):
@@ -99,88 +97,65 @@ def _key(obj: Mapping[str, Any]) -> Key:
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
-def iter_lines(resp: Any) -> Iterator[bytes]:
-    """Non-empty lines of a (chunked) urllib3 response body, as they arrive."""
-    buf = bytearray()
-    for chunk in resp.stream(amt=None, decode_content=False):
-        buf.extend(chunk)
-        start = 0
-        while (nl := buf.find(b"\n", start)) >= 0:
-            if nl > start:
-                yield bytes(buf[start:nl])
-            start = nl + 1
-        del buf[:start]
-    if buf.strip():
-        yield bytes(buf)
-
-
 class Informer(Generic[V]):
-    """List + watch one kind into a store of frozen views keyed by (namespace, name)."""
+    """List + watch one kind through a ``ListerWatcher`` into a ``Store`` of frozen views."""
 
     def __init__(
         self,
-        api_client: k8s_client.ApiClient,
-        resource: str,
+        lister_watcher: ListerWatcher,
+        converter: Converter[V],
         *,
-        converter: Converter[V] | None = None,
         on_change: Callable[[], None] | None = None,
-        field_selector: str | None = None,
-        label_selector: str | None = None,
-        page_size: int = 500,
-        watch_timeout: float = 300.0,
-        backoff_base: float = 0.8,
-        backoff_max: float = 30.0,
-        connect_timeout: float = 10.0,
-        list_timeout: float = 60.0,
+        page_size: int = PAGE_SIZE,
+        watch_timeout: float = WATCH_TIMEOUT,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_max: float = BACKOFF_MAX,
+        healthy_watch: float = HEALTHY_WATCH,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
-        if resource not in KINDS:
-            raise ValueError(f"unsupported resource {resource!r} (one of {', '.join(KINDS)})")
-        kind = KINDS[resource]
-        self.resource = resource
-        self._converter: Converter[V] = converter or kind.converter
-        self._call = getattr(getattr(k8s_client, kind.api)(api_client), kind.method)
+        self._lw = lister_watcher
+        self.resource = lister_watcher.resource
+        self._converter = converter
         self._on_change = on_change
-        self._selectors = {
-            k: v for k, v in (("field_selector", field_selector), ("label_selector", label_selector)) if v
-        }
         self.page_size = page_size
-        self.watch_timeout = watch_timeout  # client-go: [5, 10) min, randomised so watches spread out
+        self.watch_timeout = watch_timeout
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.connect_timeout = connect_timeout
-        self.list_timeout = list_timeout
+        self.healthy_watch = healthy_watch
         self._rng = rng or random.Random()
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._sleep = sleep or self._stopping.wait  # the real one returns at once on stop()
 
-        self._lock = threading.Lock()
-        self._store: dict[Key, V] = {}
-        self._snap: Mapping[Key, V] | None = None
+        self._store: Store[V] = Store()
+        self._lock = threading.Lock()  # counters, resume version, watch start
         self._rv: str | None = None
         self._synced = threading.Event()
         self._healthy = False
         self._relists = 0
         self._last_error: str | None = None
-        self._counts = {"lists": 0, "watches": 0, "events": 0, "bookmarks": 0}
+        self._counts = {"lists": 0, "watches": 0, "events": 0, "bookmarks": 0, "backoffs": 0}
         self._failures = 0  # consecutive, without progress in between
         self._expired_streak = 0  # 410s without a watch event in between
-        self._stopping = threading.Event()
-        self._resp: Any = None
+        self._watch_since: float | None = None  # clock() when the open watch started
         self._thread: threading.Thread | None = None
 
     # -- public surface -----------------------------------------------------------------------------
 
     def start(self) -> Informer[V]:
-        """Start the list/watch thread; returns self."""
+        """Start the list/watch loop in a daemon thread; returns self."""
         if self._thread is not None:
             raise RuntimeError("informer already started")
-        self._thread = threading.Thread(target=self._run, name=f"informer-{self.resource}", daemon=True)
+        self._thread = threading.Thread(target=self.run, name=f"informer-{self.resource}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread: cut the open request so it returns at once, then join (bounded)."""
+        """Stop the loop: cut the open request so it returns at once, then join (bounded)."""
         self._stopping.set()
-        self._abort_request()
+        self._lw.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -220,33 +195,31 @@ class Informer(Generic[V]):
         return self._thread is not None and self._thread.is_alive()
 
     def counters(self) -> dict[str, int]:
-        """Seen so far: ``lists`` (pages), ``watches``, ``events``, ``bookmarks``, ``relists``."""
+        """``lists`` (pages), ``watches``, ``events``, ``bookmarks``, ``backoffs`` (waits taken),
+        ``relists``, and ``failures``: the current streak that sets the next backoff."""
         with self._lock:
-            return {**self._counts, "relists": self._relists}
+            since = self._watch_since
+            settled = since is not None and self._clock() - since >= self.healthy_watch
+            return {**self._counts, "relists": self._relists, "failures": 0 if settled else self._failures}
 
     def snapshot(self) -> Mapping[Key, V]:
-        """An immutable view of the store, safe to keep and read from any thread.
-
-        Copied at most once per change (the copy is cached until the store changes again).
-        """
-        with self._lock:
-            if self._snap is None:
-                self._snap = MappingProxyType(dict(self._store))
-            return self._snap
+        """An immutable view of the store, the same object until the store changes."""
+        return self._store.snapshot()
 
     # -- the loop -------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Run the list/watch loop in the calling thread until ``stop()``."""
         need_list = True
         while not self._stopping.is_set():
-            delay = 0.0
             try:
                 if need_list:
                     self._list()
                     need_list = False
                 self._watch()  # returns when the server ends the stream: watch again at once
                 self._failures = self._expired_streak = 0
-            except _Expired as e:
+                continue
+            except Expired as e:
                 log.info("%s: %s; listing again", self.resource, e)
                 self._last_error = f"410 Gone: {e}"
                 need_list = True
@@ -269,8 +242,10 @@ class Informer(Generic[V]):
                     break
                 self._fail(e)
                 delay = self._backoff()
-            if delay:
-                self._stopping.wait(delay)
+            if delay > 0 and not self._stopping.is_set():
+                with self._lock:
+                    self._counts["backoffs"] += 1
+                self._sleep(delay)
         log.debug("%s: informer stopped", self.resource)
 
     def _backoff(self, immediate_first: bool = False) -> float:
@@ -294,33 +269,6 @@ class Informer(Generic[V]):
         self._healthy = False
         self._last_error = msg
 
-    def _abort_request(self) -> None:
-        resp = self._resp
-        if resp is None:
-            return
-        try:
-            resp.shutdown()  # urllib3 >= 2.3: unblocks a read in another thread
-        except Exception:
-            conn = getattr(resp, "connection", None)
-            sock = getattr(conn, "sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def _request(self, timeout: tuple[float, float], **kwargs: Any) -> Any:
-        if self._stopping.is_set():
-            raise InterruptedError("stopping")
-        resp = self._call(_preload_content=False, _request_timeout=timeout, **self._selectors, **kwargs)
-        self._resp = resp
-        if self._stopping.is_set():  # stop() ran between the call and publishing resp
-            self._abort_request()
-        return resp
-
-    def _release(self, resp: Any) -> None:
-        self._resp = None
-        with contextlib.suppress(Exception):
-            resp.release_conn()
-
     # -- list -----------------------------------------------------------------------------------------
 
     def _list(self) -> None:
@@ -328,44 +276,35 @@ class Informer(Generic[V]):
         token: str | None = None
         limit = self.page_size
         while True:
-            kwargs: dict[str, Any] = {"limit": limit} if limit else {}
-            if token:
-                kwargs["_continue"] = token
             try:
-                resp = self._request((self.connect_timeout, self.list_timeout), **kwargs)
-            except ApiException as e:
-                if e.status == 410 and token:
-                    # The continue token expired mid-list: one full, unpaginated list (client-go pager).
-                    log.info("%s: continue token expired; listing without pagination", self.resource)
-                    items, token, limit = {}, None, 0
-                    continue
-                raise
-            try:
-                body = json.loads(resp.data)
-            finally:
-                self._release(resp)
+                page = self._lw.list(limit, token)
+            except Expired:
+                if not token:
+                    raise
+                # The continue token expired mid-list: one full, unpaginated list (client-go pager).
+                log.info("%s: continue token expired; listing without pagination", self.resource)
+                items, token, limit = {}, None, 0
+                continue
             with self._lock:
                 self._counts["lists"] += 1
-            for obj in body.get("items") or ():
+            for obj in page.items:
                 view = self._convert(obj)
                 if view is not None:
                     items[_key(obj)] = view
-            meta = body.get("metadata") or {}
-            token = meta.get("continue") or None
+            token = page.continue_token
             if not token:
                 break
-        rv = str(meta.get("resourceVersion") or "") or None
+        self._listed(items, page.resource_version)
+
+    def _listed(self, items: Mapping[Key, V], rv: str | None) -> None:
         first = not self._synced.is_set()
+        changed = self._store.replace(items)
         with self._lock:
-            changed = items != self._store
-            self._store = items
-            if changed:
-                self._snap = None
-            self._rv = rv
-            self._healthy = True
-            self._failures = 0
+            self._rv = rv  # after the store: whoever sees this version sees its objects
             if not first:
                 self._relists += 1
+        self._healthy = True
+        self._failures = 0
         self._synced.set()
         log.info("%s: listed %d objects at resourceVersion %s", self.resource, len(items), rv)
         if changed or first:
@@ -382,74 +321,54 @@ class Informer(Generic[V]):
 
     def _watch(self) -> None:
         timeout = max(1, int(self.watch_timeout * (1.0 + self._rng.random())))
-        try:
-            resp = self._request(
-                (self.connect_timeout, timeout + 30.0),
-                watch=True,
-                allow_watch_bookmarks=True,
-                resource_version=self._rv,
-                timeout_seconds=timeout,
-            )
-        except ApiException as e:
-            if e.status == 410:
-                raise _Expired(f"HTTP 410 for resourceVersion {self._rv}") from e
-            raise
+        stream = self._lw.watch(self._rv, timeout)
         self._healthy = True
         with self._lock:
             self._counts["watches"] += 1
+            self._watch_since = self._clock()
         try:
-            for line in iter_lines(resp):
-                self._handle(json.loads(line))
+            for ev in stream:
+                self._handle(ev)
                 self._failures = self._expired_streak = 0  # the stream delivers: failures are over
-        except (_Expired, _WatchError):
+        except (Expired, _WatchError):
             raise
         except Exception as e:
             if self._stopping.is_set():
                 return
             raise _StreamBroken(f"{type(e).__name__}: {e}") from e
         finally:
+            self._watch_ended()
             with contextlib.suppress(Exception):
-                resp.close()
-            self._release(resp)
+                stream.close()
 
-    def _handle(self, ev: Mapping[str, Any]) -> None:
+    def _watch_ended(self) -> None:
+        with self._lock:
+            since, self._watch_since = self._watch_since, None
+            if since is not None and self._clock() - since >= self.healthy_watch:
+                self._failures = self._expired_streak = 0  # it stayed up: the outage is over
+
+    def _handle(self, ev: Event) -> None:
         kind, obj = ev.get("type"), ev.get("object")
         if not isinstance(obj, Mapping):
             raise _WatchError(f"malformed watch event {str(ev)[:200]}")
         if kind == "ERROR":
             if obj.get("code") == 410:
-                raise _Expired(str(obj.get("message") or "Expired"))
+                raise Expired(str(obj.get("message") or "Expired"))
             raise _WatchError(f"{obj.get('code')} {obj.get('reason')}: {obj.get('message')}")
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if kind == "BOOKMARK":
-            with self._lock:
-                self._counts["bookmarks"] += 1
-                if rv:
-                    self._rv = str(rv)
-            return
-        key = _key(obj)
         changed = False
         if kind in ("ADDED", "MODIFIED"):
             view = self._convert(obj)
-            with self._lock:
-                self._counts["events"] += 1
-                if view is not None and (key not in self._store or self._store[key] != view):
-                    self._store[key] = view
-                    self._snap = None
-                    changed = True
-                if rv:
-                    self._rv = str(rv)
+            changed = view is not None and self._store.put(_key(obj), view)
         elif kind == "DELETED":
-            with self._lock:
-                self._counts["events"] += 1
-                if key in self._store:
-                    del self._store[key]
-                    self._snap = None
-                    changed = True
-                if rv:
-                    self._rv = str(rv)
-        else:
+            changed = self._store.delete(_key(obj))
+        elif kind != "BOOKMARK":
             log.debug("%s: ignoring watch event type %r", self.resource, kind)
+            return
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        with self._lock:
+            self._counts["bookmarks" if kind == "BOOKMARK" else "events"] += 1
+            if rv:
+                self._rv = str(rv)  # after the store, as in _listed
         if changed:
             self._notify()
 
@@ -462,17 +381,74 @@ class Informer(Generic[V]):
             log.exception("%s: on_change failed", self.resource)
 
 
-def service_informer(api_client: k8s_client.ApiClient, **kwargs: Any) -> Informer[ServiceView]:
+# -- one factory per kind, all with the same arguments ------------------------------------------------
+
+
+class InformerOptions(TypedDict, total=False):
+    """Keyword arguments every factory takes: the request's (selectors, timeouts) and the informer's."""
+
+    on_change: Callable[[], None] | None
+    field_selector: str | None
+    label_selector: str | None
+    connect_timeout: float
+    list_timeout: float
+    page_size: int
+    watch_timeout: float
+    backoff_base: float
+    backoff_max: float
+    healthy_watch: float
+    rng: random.Random | None
+
+
+def _informer(
+    api_client: k8s_client.ApiClient, resource: str, converter: Converter[V], options: InformerOptions
+) -> Informer[V]:
+    lw = ClientListerWatcher(
+        api_client,
+        resource,
+        field_selector=options.get("field_selector"),
+        label_selector=options.get("label_selector"),
+        connect_timeout=options.get("connect_timeout", CONNECT_TIMEOUT),
+        list_timeout=options.get("list_timeout", LIST_TIMEOUT),
+    )
+    return Informer(
+        lw,
+        converter,
+        on_change=options.get("on_change"),
+        page_size=options.get("page_size", PAGE_SIZE),
+        watch_timeout=options.get("watch_timeout", WATCH_TIMEOUT),
+        backoff_base=options.get("backoff_base", BACKOFF_BASE),
+        backoff_max=options.get("backoff_max", BACKOFF_MAX),
+        healthy_watch=options.get("healthy_watch", HEALTHY_WATCH),
+        rng=options.get("rng"),
+    )
+
+
+def service_informer(
+    api_client: k8s_client.ApiClient,
+    *,
+    converter: Converter[ServiceView] = service_from_dict,
+    **options: Unpack[InformerOptions],
+) -> Informer[ServiceView]:
     """An informer over v1 Services (all namespaces)."""
-    return Informer(api_client, "services", converter=service_from_dict, **kwargs)
+    return _informer(api_client, "services", converter, options)
 
 
-def endpointslice_informer(api_client: k8s_client.ApiClient, **kwargs: Any) -> Informer[EndpointSliceView]:
+def endpointslice_informer(
+    api_client: k8s_client.ApiClient,
+    *,
+    converter: Converter[EndpointSliceView] = endpointslice_from_dict,
+    **options: Unpack[InformerOptions],
+) -> Informer[EndpointSliceView]:
     """An informer over discovery.k8s.io/v1 EndpointSlices (all namespaces)."""
-    kwargs.setdefault("converter", endpointslice_from_dict)
-    return Informer(api_client, "endpointslices", **kwargs)
+    return _informer(api_client, "endpointslices", converter, options)
 
 
-def node_informer(api_client: k8s_client.ApiClient, **kwargs: Any) -> Informer[NodeView]:
+def node_informer(
+    api_client: k8s_client.ApiClient,
+    *,
+    converter: Converter[NodeView] = node_from_dict,
+    **options: Unpack[InformerOptions],
+) -> Informer[NodeView]:
     """An informer over v1 Nodes; ``field_selector="metadata.name=<node>"`` watches one node."""
-    return Informer(api_client, "nodes", converter=node_from_dict, **kwargs)
+    return _informer(api_client, "nodes", converter, options)

@@ -15,14 +15,25 @@ from typing import Any
 
 import pytest
 
-from bgpsvc.k8s import informer as informer_mod
-from bgpsvc.k8s.informer import Informer, load_api_client, node_informer, service_informer
-from bgpsvc.k8s.views import NodeView, ServiceView
+from bgpsvc.k8s import listwatch
+from bgpsvc.k8s.informer import (
+    Informer,
+    endpointslice_informer,
+    load_api_client,
+    node_informer,
+    service_informer,
+)
+from bgpsvc.k8s.views import NodeView, ServiceView, service_from_dict
 from bgpsvc.lab import ApiServer
 
 from .conftest import node, service, wait_until
 
 Make = Callable[..., Informer[Any]]
+FACTORIES: dict[str, Callable[..., Informer[Any]]] = {
+    "services": service_informer,
+    "endpointslices": endpointslice_informer,
+    "nodes": node_informer,
+}
 
 
 class Changes:
@@ -49,7 +60,7 @@ def make(api_client: Any) -> Iterator[Make]:
             "rng": random.Random(7),
             **kwargs,
         }
-        inf: Informer[Any] = Informer(api_client, resource, **opts)
+        inf = FACTORIES[resource](api_client, **opts)
         made.append(inf)
         return inf.start()
 
@@ -212,7 +223,7 @@ def test_expired_continue_token_falls_back_to_a_full_list(lab: ApiServer, make: 
             compacted.set()
             lab.apply(node("n1"))
             lab.compact()
-        return informer_mod.service_from_dict(obj)
+        return service_from_dict(obj)
 
     inf = make(page_size=2, converter=converter)
     assert inf.wait_synced(5)
@@ -286,7 +297,7 @@ def test_load_api_client_prefers_in_cluster_only_without_kubeconfig(
     calls: list[str] = []
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     monkeypatch.setattr(
-        informer_mod.k8s_config,
+        listwatch.k8s_config,
         "load_incluster_config",
         lambda client_configuration: calls.append("incluster"),
     )
