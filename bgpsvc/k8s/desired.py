@@ -26,7 +26,7 @@ Rules (the product's contract, see README):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..rib import RouteAttrs
@@ -98,20 +98,21 @@ class Reason:
 
 _FAMILY = {4: "IPv4", 6: "IPv6"}  # IP version -> Service ipFamilies / EndpointSlice addressType
 _Range = tuple[int, int, int, IPNetwork]  # (version, network as int, prefix length, network)
-_IP_CACHE: dict[str, tuple[int, int, Prefix] | None] = {}
+_Parsed = tuple[int, int, Prefix, str]  # (version, address as int, host prefix, family name)
+_IP_CACHE: dict[str, _Parsed | None] = {}
 #: Bound on the parse cache: 256k addresses is several times the Service IPs of a very large cluster
 #: (a few MB); cleared wholesale when full, so churn cannot grow it without limit.
 _IP_CACHE_MAX = 1 << 18
 
 
-def _parse(ip: str) -> tuple[int, int, Prefix] | None:
-    """(version, address as int, host prefix), cached: the same Service IPs are seen every reconcile."""
+def _parse(ip: str) -> _Parsed | None:
+    """(version, address as int, host prefix, family), cached: the same IPs are seen every reconcile."""
     hit = _IP_CACHE.get(ip, False)
     if hit is not False:
         return hit  # type: ignore[return-value]
     try:
         addr = ipaddress.ip_address(ip)
-        val: tuple[int, int, Prefix] | None = (addr.version, int(addr), Prefix.host(addr))
+        val: _Parsed | None = (addr.version, int(addr), Prefix.host(addr), _FAMILY[addr.version])
     except ValueError:
         val = None
     if len(_IP_CACHE) >= _IP_CACHE_MAX:
@@ -127,8 +128,8 @@ def _ranges(nets: Iterable[IPNetwork]) -> tuple[_Range, ...]:
     )
 
 
-def _containing(parsed: tuple[int, int, Prefix], ranges: tuple[_Range, ...]) -> IPNetwork | None:
-    version, value, _ = parsed
+def _containing(parsed: _Parsed, ranges: tuple[_Range, ...]) -> IPNetwork | None:
+    version, value = parsed[0], parsed[1]
     for r_version, r_net, r_len, net in ranges:
         bits = 32 if r_version == 4 else 128
         if r_version == version and (value >> (bits - r_len)) == (r_net >> (bits - r_len)):
@@ -169,7 +170,7 @@ def service_families(svc: ServiceView) -> tuple[str, ...]:
     """The address families a Service has: ``spec.ipFamilies``, else those of its cluster IPs."""
     if svc.ip_families:
         return svc.ip_families
-    return tuple(_FAMILY[p[0]] for ip in svc.cluster_ips if (p := _parse(ip)) is not None)
+    return tuple(p[3] for ip in svc.cluster_ips if (p := _parse(ip)) is not None)
 
 
 def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, tuple[Reason, ...]]:
@@ -179,53 +180,81 @@ def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Pref
     reasons: dict[Prefix, set[Reason]] = {}
     for net in policy.service_cluster_ips:
         reasons.setdefault(Prefix.from_network(net), set()).add(Reason(CLUSTER_RANGE))
-    ranges = (
-        _ranges(policy.service_cluster_ips),
-        _ranges(policy.service_external_ips),
-        _ranges(policy.service_loadbalancer_ips),
-    )
+    cluster_ranges = _ranges(policy.service_cluster_ips)
+    external_ranges = _ranges(policy.service_external_ips)
+    lb_ranges = _ranges(policy.service_loadbalancer_ips)
     local = local_endpoints(snapshot, node, policy.endpoint_policy)
     for key, svc in snapshot.services.items():
         if svc.type == "ExternalName" or svc.headless or not svc.advertise:
             continue
-        for prefix, reason in _service_routes(key, svc, ranges, local):
-            reasons.setdefault(prefix, set()).add(reason)
+        families = svc.ip_families or service_families(svc)
+        # A Cluster-policy Service's cluster IP is covered by the cluster range: no route of its own.
+        if svc.local and svc.cluster_ips and cluster_ranges:
+            _want(
+                reasons,
+                CLUSTER_IP,
+                key,
+                svc,
+                ips=svc.cluster_ips,
+                ranges=cluster_ranges,
+                families=families,
+                local=local,
+            )
+        if svc.external_ips and external_ranges:
+            _want(
+                reasons,
+                EXTERNAL_IP,
+                key,
+                svc,
+                ips=svc.external_ips,
+                ranges=external_ranges,
+                families=families,
+                local=local,
+            )
+        if svc.lb_ips and lb_ranges:
+            _want(
+                reasons,
+                LOADBALANCER_IP,
+                key,
+                svc,
+                ips=svc.lb_ips,
+                ranges=lb_ranges,
+                families=families,
+                local=local,
+            )
     return {p: tuple(sorted(r)) for p, r in reasons.items()}
 
 
-def _service_routes(
+def _want(
+    reasons: dict[Prefix, set[Reason]],
+    cls: str,
     key: Key,
     svc: ServiceView,
-    ranges: tuple[tuple[_Range, ...], tuple[_Range, ...], tuple[_Range, ...]],
+    *,
+    ips: tuple[str, ...],
+    ranges: tuple[_Range, ...],
+    families: tuple[str, ...],
     local: Mapping[tuple[Key, str], tuple[str, ...]],
-) -> Iterator[tuple[Prefix, Reason]]:
-    """One Service's (prefix, reason) pairs; the module docstring's rules, one address at a time."""
-    cluster_ranges, external_ranges, lb_ranges = ranges
-    families = service_families(svc)
-    for cls, class_ranges, ips in (
-        # A Cluster-policy Service's cluster IP is covered by the cluster range: no route of its own.
-        (CLUSTER_IP, cluster_ranges, svc.cluster_ips if svc.local else ()),
-        (EXTERNAL_IP, external_ranges, svc.external_ips),
-        (LOADBALANCER_IP, lb_ranges, svc.lb_ips),
-    ):
-        if not class_ranges:
+) -> None:
+    """Add the routes one class of a Service's addresses calls for (the module docstring's rules)."""
+    for ip in ips:
+        parsed = _parse(ip)
+        if parsed is None or parsed[3] not in families:
+            continue  # kube-proxy programs nothing for a family the Service does not have
+        entry = _containing(parsed, ranges)
+        if entry is None:
             continue
-        for ip in ips:
-            parsed = _parse(ip)
-            if parsed is None or (family := _FAMILY[parsed[0]]) not in families:
-                continue  # kube-proxy programs nothing for a family the Service does not have
-            entry = _containing(parsed, class_ranges)
-            if entry is None:
+        if svc.local:
+            # Only slices of the address's family count, and that family is one of the Service's.
+            eps = local.get((key, parsed[3]))
+            if not eps:
                 continue
-            if svc.local:
-                # Only slices of the address's family count, and that family is one of the Service's.
-                eps = local.get((key, family))
-                if eps:
-                    yield parsed[2], Reason(cls, key, eps)
-            elif entry.prefixlen == entry.max_prefixlen:
-                yield parsed[2], Reason(cls, key)
-            else:
-                yield Prefix.from_network(entry), Reason(cls, key)
+            prefix, reason = parsed[2], Reason(cls, key, eps)
+        elif entry.prefixlen == entry.max_prefixlen:
+            prefix, reason = parsed[2], Reason(cls, key)
+        else:
+            prefix, reason = Prefix.from_network(entry), Reason(cls, key)
+        reasons.setdefault(prefix, set()).add(reason)
 
 
 def route_class(reasons: tuple[Reason, ...]) -> str:
