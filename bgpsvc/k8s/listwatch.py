@@ -5,7 +5,8 @@ broken streams without HTTP. ``ClientListerWatcher`` is the one implementation, 
 ``kubernetes`` client: responses are read raw (``_preload_content=False``) and parsed with ``json``, so
 the client's model classes are never built (at 100k objects they cost more than everything else).
 
-Contract: ``list`` returns one ``Page`` or raises (``Expired`` for a 410 on a continue token);
+Contract: ``list`` returns one ``Page`` or raises (``Expired`` for a 410 on a continue token,
+``ApiError`` for another error status, anything else for a connection failure);
 ``watch`` has opened the stream when it returns (``Expired`` if the version left the history) and yields
 the decoded watch events; any exception out of the iterator is a broken stream. ``close`` may be
 called from another thread: it cuts the request in flight and refuses new ones.
@@ -41,6 +42,14 @@ Event = Mapping[str, Any]
 
 class Expired(Exception):
     """410 Gone: the requested version (or continue token) left the server's history."""
+
+
+class ApiError(Exception):
+    """The API server answered with an error status other than 410."""
+
+    def __init__(self, status: int | None, reason: str | None) -> None:
+        super().__init__(f"HTTP {status} {reason or ''}".strip())
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +185,11 @@ class ClientListerWatcher:
         kwargs: dict[str, Any] = {"limit": limit} if limit else {}
         if continue_token:
             kwargs["_continue"] = continue_token
-        try:
-            resp = self._request((self.connect_timeout, self.list_timeout), **kwargs)
-        except ApiException as e:
-            if e.status == 410:
-                raise Expired(f"HTTP 410 for continue token of {self._resource}") from e
-            raise
+        resp = self._request(
+            (self.connect_timeout, self.list_timeout),
+            f"HTTP 410 for a continue token of {self._resource}",
+            **kwargs,
+        )
         try:
             body = json.loads(resp.data)
         finally:
@@ -195,18 +203,14 @@ class ClientListerWatcher:
 
     def watch(self, resource_version: str | None, timeout: int) -> WatchStream:
         """Open the stream now (so a 410 raises here); its events are decoded as they arrive."""
-        try:
-            resp = self._request(
-                (self.connect_timeout, timeout + WATCH_READ_SLACK),
-                watch=True,
-                allow_watch_bookmarks=True,
-                resource_version=resource_version,
-                timeout_seconds=timeout,
-            )
-        except ApiException as e:
-            if e.status == 410:
-                raise Expired(f"HTTP 410 for resourceVersion {resource_version}") from e
-            raise
+        resp = self._request(
+            (self.connect_timeout, timeout + WATCH_READ_SLACK),
+            f"HTTP 410 for resourceVersion {resource_version}",
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=resource_version,
+            timeout_seconds=timeout,
+        )
         return _ResponseStream(self, resp)
 
     def close(self) -> None:
@@ -223,10 +227,15 @@ class ClientListerWatcher:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-    def _request(self, timeout: tuple[float, float], **kwargs: Any) -> Any:
+    def _request(self, timeout: tuple[float, float], gone: str, **kwargs: Any) -> Any:
         if self._closed.is_set():
             raise InterruptedError("closed")
-        resp = self._call(_preload_content=False, _request_timeout=timeout, **self._selectors, **kwargs)
+        try:
+            resp = self._call(_preload_content=False, _request_timeout=timeout, **self._selectors, **kwargs)
+        except ApiException as e:
+            if e.status == 410:
+                raise Expired(gone) from e
+            raise ApiError(e.status, e.reason) from e
         self._resp = resp
         if self._closed.is_set():  # close() ran between the call and publishing resp
             self.close()
