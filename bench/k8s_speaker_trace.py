@@ -27,7 +27,7 @@ from typing import Any
 
 from bgpsvc import cli
 from bgpsvc.aio import peer
-from bgpsvc.k8s import informer, reconcile
+from bgpsvc.k8s import informer, listwatch, reconcile
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import Prefix
 
@@ -40,7 +40,7 @@ def install(path: str) -> None:
     def rec(text: str, t: float | None = None) -> None:
         os.write(fd, f"{time.monotonic() if t is None else t:.6f} {text}\n".encode())
 
-    orig_iter_lines = informer.iter_lines
+    orig_iter_lines = listwatch.iter_lines
 
     def iter_lines(resp: Any) -> Iterator[bytes]:
         for line in orig_iter_lines(resp):
@@ -60,7 +60,7 @@ def install(path: str) -> None:
 
     orig_reconcile = reconcile.Reconciler.reconcile_once
 
-    def reconcile_once(self: reconcile.Reconciler) -> dict[Prefix, RouteAttrs]:
+    def reconcile_once(self: reconcile.Reconciler) -> Mapping[Prefix, RouteAttrs]:
         rec("reconcile_start")
         out = orig_reconcile(self)
         rec(f"reconcile_end {len(out)}")
@@ -83,7 +83,7 @@ def install(path: str) -> None:
             rec(f"gc {info['generation']} {ms:.3f} {info['collected']}", gc_started[0])
 
     gc.callbacks.append(on_gc)
-    informer.iter_lines = iter_lines
+    listwatch.iter_lines = iter_lines
     informer.Informer._handle = handle  # type: ignore[method-assign]
     reconcile.Reconciler.reconcile_once = reconcile_once  # type: ignore[method-assign]
     peer.PeerRunner._send = send  # type: ignore[method-assign]

@@ -13,6 +13,12 @@ Rules (the product's contract, see README):
 - Headless and ExternalName services, and services annotated ``bgpsvc.io/advertise: "false"``, are
   skipped. A node labelled ``node.kubernetes.io/exclude-from-external-load-balancers`` advertises
   nothing (unless that is turned off).
+- Address families: a Service has the families of its ``spec.ipFamilies`` (on objects written before
+  that field existed: the families of its ``clusterIPs``; none at all without a cluster IP). Only
+  addresses of those families are advertised -- cluster, external and LoadBalancer IPs, Local and
+  Cluster policy alike -- and only EndpointSlices whose ``addressType`` is one of them count: kube-proxy
+  programs nothing for a family the Service does not have, so such an address would be a black hole
+  (an IPv6-only Service with an IPv4 external IP and an IPv4 slice advertises no IPv4 route).
 - A prefix wanted by several services is advertised once; it goes when none wants it.
 - Only addresses inside the configured ranges are ever advertised.
 """
@@ -90,19 +96,23 @@ class Reason:
         return f"{text} (endpoints {', '.join(self.endpoints)})" if self.endpoints else text
 
 
+_FAMILY = {4: "IPv4", 6: "IPv6"}  # IP version -> Service ipFamilies / EndpointSlice addressType
 _Range = tuple[int, int, int, IPNetwork]  # (version, network as int, prefix length, network)
-_IP_CACHE: dict[str, tuple[int, int, Prefix] | None] = {}
+_Parsed = tuple[int, int, Prefix, str]  # (version, address as int, host prefix, family name)
+_IP_CACHE: dict[str, _Parsed | None] = {}
+#: Bound on the parse cache: 256k addresses is several times the Service IPs of a very large cluster
+#: (a few MB); cleared wholesale when full, so churn cannot grow it without limit.
 _IP_CACHE_MAX = 1 << 18
 
 
-def _parse(ip: str) -> tuple[int, int, Prefix] | None:
-    """(version, address as int, host prefix), cached: the same Service IPs are seen every reconcile."""
+def _parse(ip: str) -> _Parsed | None:
+    """(version, address as int, host prefix, family), cached: the same IPs are seen every reconcile."""
     hit = _IP_CACHE.get(ip, False)
     if hit is not False:
         return hit  # type: ignore[return-value]
     try:
         addr = ipaddress.ip_address(ip)
-        val: tuple[int, int, Prefix] | None = (addr.version, int(addr), Prefix.host(addr))
+        val: _Parsed | None = (addr.version, int(addr), Prefix.host(addr), _FAMILY[addr.version])
     except ValueError:
         val = None
     if len(_IP_CACHE) >= _IP_CACHE_MAX:
@@ -118,8 +128,8 @@ def _ranges(nets: Iterable[IPNetwork]) -> tuple[_Range, ...]:
     )
 
 
-def _containing(parsed: tuple[int, int, Prefix], ranges: tuple[_Range, ...]) -> IPNetwork | None:
-    version, value, _ = parsed
+def _containing(parsed: _Parsed, ranges: tuple[_Range, ...]) -> IPNetwork | None:
+    version, value = parsed[0], parsed[1]
     for r_version, r_net, r_len, net in ranges:
         bits = 32 if r_version == 4 else 128
         if r_version == version and (value >> (bits - r_len)) == (r_net >> (bits - r_len)):
@@ -156,51 +166,95 @@ def node_eligible(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> boo
     return not (policy.honour_exclude_label and view is not None and view.label(EXCLUDE_LB_LABEL) is not None)
 
 
+def service_families(svc: ServiceView) -> tuple[str, ...]:
+    """The address families a Service has: ``spec.ipFamilies``, else those of its cluster IPs."""
+    if svc.ip_families:
+        return svc.ip_families
+    return tuple(p[3] for ip in svc.cluster_ips if (p := _parse(ip)) is not None)
+
+
 def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, tuple[Reason, ...]]:
     """Every prefix this node advertises, with the reasons (sorted), for ``bgpsvc plan``."""
-    reasons: dict[Prefix, set[Reason]] = {}
-
-    def want(prefix: Prefix, reason: Reason) -> None:
-        reasons.setdefault(prefix, set()).add(reason)
-
     if not node_eligible(snapshot, node, policy):
         return {}
+    reasons: dict[Prefix, set[Reason]] = {}
     for net in policy.service_cluster_ips:
-        want(Prefix.from_network(net), Reason(CLUSTER_RANGE))
+        reasons.setdefault(Prefix.from_network(net), set()).add(Reason(CLUSTER_RANGE))
     cluster_ranges = _ranges(policy.service_cluster_ips)
-    classes = (
-        (EXTERNAL_IP, _ranges(policy.service_external_ips), False),
-        (LOADBALANCER_IP, _ranges(policy.service_loadbalancer_ips), True),
-    )
+    external_ranges = _ranges(policy.service_external_ips)
+    lb_ranges = _ranges(policy.service_loadbalancer_ips)
     local = local_endpoints(snapshot, node, policy.endpoint_policy)
     for key, svc in snapshot.services.items():
         if svc.type == "ExternalName" or svc.headless or not svc.advertise:
             continue
-        if svc.local:
-            for ip in svc.cluster_ips:
-                parsed = _parse(ip)
-                if parsed is None or _containing(parsed, cluster_ranges) is None:
-                    continue
-                eps = local.get((key, "IPv4" if parsed[0] == 4 else "IPv6"))
-                if eps:
-                    want(parsed[2], Reason(CLUSTER_IP, key, eps))
-        for cls, ranges, lb in classes:
-            if not ranges:
-                continue
-            for ip in svc.lb_ips if lb else svc.external_ips:
-                parsed = _parse(ip)
-                entry = None if parsed is None else _containing(parsed, ranges)
-                if parsed is None or entry is None:
-                    continue
-                if svc.local:
-                    eps = local.get((key, "IPv4" if parsed[0] == 4 else "IPv6"))
-                    if eps:
-                        want(parsed[2], Reason(cls, key, eps))
-                elif entry.prefixlen == entry.max_prefixlen:
-                    want(parsed[2], Reason(cls, key))
-                else:
-                    want(Prefix.from_network(entry), Reason(cls, key))
+        families = svc.ip_families or service_families(svc)
+        # A Cluster-policy Service's cluster IP is covered by the cluster range: no route of its own.
+        if svc.local and svc.cluster_ips and cluster_ranges:
+            _want(
+                reasons,
+                CLUSTER_IP,
+                key,
+                svc,
+                ips=svc.cluster_ips,
+                ranges=cluster_ranges,
+                families=families,
+                local=local,
+            )
+        if svc.external_ips and external_ranges:
+            _want(
+                reasons,
+                EXTERNAL_IP,
+                key,
+                svc,
+                ips=svc.external_ips,
+                ranges=external_ranges,
+                families=families,
+                local=local,
+            )
+        if svc.lb_ips and lb_ranges:
+            _want(
+                reasons,
+                LOADBALANCER_IP,
+                key,
+                svc,
+                ips=svc.lb_ips,
+                ranges=lb_ranges,
+                families=families,
+                local=local,
+            )
     return {p: tuple(sorted(r)) for p, r in reasons.items()}
+
+
+def _want(
+    reasons: dict[Prefix, set[Reason]],
+    cls: str,
+    key: Key,
+    svc: ServiceView,
+    *,
+    ips: tuple[str, ...],
+    ranges: tuple[_Range, ...],
+    families: tuple[str, ...],
+    local: Mapping[tuple[Key, str], tuple[str, ...]],
+) -> None:
+    """Add the routes one class of a Service's addresses calls for (the module docstring's rules)."""
+    for ip in ips:
+        parsed = _parse(ip)
+        if parsed is None or parsed[3] not in families:
+            continue  # kube-proxy programs nothing for a family the Service does not have
+        entry = _containing(parsed, ranges)
+        if entry is None:
+            continue
+        if svc.local:
+            # Only slices of the address's family count, and that family is one of the Service's.
+            eps = local.get((key, parsed[3]))
+            if not eps:
+                continue
+            prefix, reason = parsed[2], Reason(cls, key, eps)
+        elif entry.prefixlen == entry.max_prefixlen:
+            prefix, reason = parsed[2], Reason(cls, key)
+        else:
+            prefix, reason = Prefix.from_network(entry), Reason(cls, key)
+        reasons.setdefault(prefix, set()).add(reason)
 
 
 def route_class(reasons: tuple[Reason, ...]) -> str:

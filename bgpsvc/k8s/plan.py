@@ -11,7 +11,11 @@ from .informer import Informer, endpointslice_informer, node_informer, service_i
 
 
 def read_snapshot(api_client: k8s_client.ApiClient, timeout: float = 30.0) -> Snapshot:
-    """One consistent list of Services, EndpointSlices and Nodes (through the informers' list path)."""
+    """One consistent list of Services, EndpointSlices and Nodes (through the informers' list path).
+
+    ``timeout`` bounds the wait for all three lists: long enough for a large cluster's paginated lists,
+    short enough that an operator running ``bgpsvc plan`` soon learns the API server is unreachable.
+    """
     informers: list[Informer[Any]] = [
         service_informer(api_client),
         endpointslice_informer(api_client),
@@ -27,7 +31,7 @@ def read_snapshot(api_client: k8s_client.ApiClient, timeout: float = 30.0) -> Sn
         return Snapshot(services, slices, nodes)
     finally:
         for inf in informers:
-            inf.stop(timeout=2.0)
+            inf.stop(timeout=2.0)  # stop() cuts the open request: returns in ms, 2 s bounds a stuck one
 
 
 def plan(snapshot: Snapshot, nodes: list[str], policy: AdvertisePolicy) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""The level-triggered reconcile loop (STYLE §7): dirty -> debounce -> snapshot -> desired -> speaker.
+"""The level-triggered reconcile loop (STYLE §7): dirty -> debounce -> snapshot -> step -> speaker.
 
-Watch events only mark the loop dirty; it never looks at an event's payload. Nothing per-service is
-advertised until every informer has synced once, so a restart does not withdraw and re-announce. While
-the API server is unreachable the informers keep their stores, nothing changes, and the last known
-routes stay advertised.
+``reconcile_step`` is the pure part: (snapshot, node, policy, previous result) -> desired routes, their
+classes and what changed. ``Reconciler`` is the loop around it and only marks dirty, debounces, takes
+the snapshot and applies the result. Watch events only mark the loop dirty; it never looks at an
+event's payload. Nothing per-service is advertised until every informer has synced once, so a restart
+does not withdraw and re-announce. While the API server is unreachable the informers keep their
+stores, nothing changes, and the last known routes stay advertised.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..rib import RouteAttrs
@@ -22,6 +24,11 @@ from .desired import AdvertisePolicy, Snapshot, explain, route_class, routes_fro
 from .views import EndpointSliceView, Key, NodeView, ServiceView
 
 log = logging.getLogger("bgpsvc.k8s")
+
+#: Seconds a burst of changes is coalesced for. A rolling update writes its EndpointSlices within
+#: milliseconds of each other; 10 ms folds such a burst into one reconcile, and a lone change after a
+#: quiet spell is not delayed at all (leading edge, see ``run``).
+DEBOUNCE = 0.01
 
 
 class Source(Protocol):
@@ -39,9 +46,67 @@ class Source(Protocol):
     def snapshot(self) -> Mapping[Key, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    """What one reconcile step found: routes per class, and the change from the previous result."""
+
+    routes: int = 0
+    by_class: tuple[tuple[str, int], ...] = ()
+    announced: int = 0  # prefixes new since the previous result
+    withdrawn: int = 0  # prefixes gone since the previous result
+    changed: int = 0  # prefixes whose attributes changed
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """The desired set for one snapshot, with each prefix's route class (for per-class metrics)."""
+
+    snapshot: Snapshot
+    node: str
+    policy: AdvertisePolicy
+    routes: Mapping[Prefix, RouteAttrs]
+    classes: Mapping[Prefix, str]
+    stats: StepStats
+
+
+def _same_cluster(a: Snapshot, b: Snapshot) -> bool:
+    # Informer snapshots are cached until their store changes: the same objects mean nothing changed.
+    return a.services is b.services and a.slices is b.slices and a.nodes is b.nodes
+
+
+def reconcile_step(
+    snapshot: Snapshot, node: str, policy: AdvertisePolicy, previous: StepResult | None
+) -> StepResult:
+    """Pure: the desired routes and classes of ``node`` for ``snapshot``, and how they differ from
+    ``previous``. An unchanged snapshot (same store snapshots, node and policy) reuses ``previous``."""
+    if (
+        previous is not None
+        and previous.node == node
+        and previous.policy is policy
+        and _same_cluster(previous.snapshot, snapshot)
+    ):
+        unchanged = replace(previous.stats, announced=0, withdrawn=0, changed=0)
+        return replace(previous, snapshot=snapshot, stats=unchanged)
+    explained = explain(snapshot, node, policy)
+    routes = routes_from(explained, policy)
+    classes = {prefix: route_class(reasons) for prefix, reasons in explained.items()}
+    by_class: dict[str, int] = {}
+    for cls in classes.values():
+        by_class[cls] = by_class.get(cls, 0) + 1
+    before = previous.routes if previous is not None else {}
+    stats = StepStats(
+        routes=len(routes),
+        by_class=tuple(sorted(by_class.items())),
+        announced=sum(1 for p in routes if p not in before),
+        withdrawn=sum(1 for p in before if p not in routes),
+        changed=sum(1 for p, a in routes.items() if p in before and before[p] != a),
+    )
+    return StepResult(snapshot, node, policy, routes, classes, stats)
+
+
 @dataclass
 class ReconcileStats:
-    """Counters and timings for status and metrics."""
+    """Counters and timings of the loop, for status and metrics."""
 
     count: int = 0
     last_duration: float = 0.0
@@ -65,7 +130,7 @@ class Reconciler:
         policy: AdvertisePolicy,
         apply: Callable[[Mapping[Prefix, RouteAttrs]], None],
         on_node: Callable[[NodeView | None], None] | None = None,
-        debounce: float = 0.01,
+        debounce: float = DEBOUNCE,
     ) -> None:
         self.sources = {"services": services, "endpointslices": slices, "nodes": nodes}
         self.node = node
@@ -74,8 +139,8 @@ class Reconciler:
         self.on_node = on_node
         self.debounce = debounce
         self.stats = ReconcileStats()
-        #: Route class of each prefix in the last desired set (for per-peer, per-class metrics).
-        self.classes: dict[Prefix, str] = {}
+        #: The last step's result: the next step's ``previous``.
+        self.result: StepResult | None = None
         self._dirty = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._stopped = False
@@ -128,7 +193,7 @@ class Reconciler:
             nodes=self.sources["nodes"].snapshot(),
         )
 
-    def reconcile_once(self) -> dict[Prefix, RouteAttrs]:
+    def reconcile_once(self) -> Mapping[Prefix, RouteAttrs]:
         """Compute and apply the desired set now; returns it."""
         t0 = time.perf_counter()
         snap = self.snapshot()
@@ -136,24 +201,33 @@ class Reconciler:
             node_view = snap.nodes.get(("", self.node))
             assert node_view is None or isinstance(node_view, NodeView)
             self.on_node(node_view)
-        explained = explain(snap, self.node, self.policy)
-        desired = routes_from(explained, self.policy)
-        by_class: dict[str, int] = {}
-        classes: dict[Prefix, str] = {}
-        for prefix, reasons in explained.items():
-            cls = classes[prefix] = route_class(reasons)
-            by_class[cls] = by_class.get(cls, 0) + 1
-        self.apply(desired)
-        self.stats.by_class = by_class
-        self.classes = classes
+        result = reconcile_step(snap, self.node, self.policy, self.result)
+        self.apply(result.routes)
+        self.result = result
         dt = time.perf_counter() - t0
         st = self.stats
         st.count += 1
         st.last_duration = dt
         st.total_duration += dt
         st.last_at = time.time()
-        st.routes = len(desired)
-        return desired
+        st.routes = result.stats.routes
+        st.by_class = dict(result.stats.by_class)
+        changes = result.stats
+        if changes.announced or changes.withdrawn or changes.changed:
+            log.debug(
+                "reconcile: %d routes (%d new, %d gone, %d changed) in %.1f ms",
+                changes.routes,
+                changes.announced,
+                changes.withdrawn,
+                changes.changed,
+                dt * 1000,
+            )
+        return result.routes
+
+    @property
+    def classes(self) -> Mapping[Prefix, str]:
+        """Route class of each prefix in the last desired set (for per-peer, per-class metrics)."""
+        return self.result.classes if self.result is not None else {}
 
     async def run(self) -> None:
         """Reconcile on every change (debounced) until cancelled."""
@@ -187,4 +261,13 @@ class Reconciler:
             self._stopped = True
 
 
-__all__ = ["EndpointSliceView", "ReconcileStats", "Reconciler", "ServiceView", "Source"]
+__all__ = [
+    "EndpointSliceView",
+    "ReconcileStats",
+    "Reconciler",
+    "ServiceView",
+    "Source",
+    "StepResult",
+    "StepStats",
+    "reconcile_step",
+]

@@ -15,8 +15,7 @@ from typing import Any
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 ADVERTISE_ANNOTATION = "bgpsvc.io/advertise"
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
-#: Node annotations/labels bgpsvc reads (everything else is dropped at the edge).
-NODE_AS_KEYS = ("bgpsvc.io/local-as",)
+IP_FAMILIES = ("IPv4", "IPv6")  # the values of Service spec.ipFamilies and EndpointSlice addressType
 
 Key = tuple[str, str]  # (namespace, name); nodes use ("", name)
 
@@ -48,6 +47,8 @@ class ServiceView:
     external_ips: tuple[str, ...] = ()
     lb_ips: tuple[str, ...] = ()
     external_traffic_policy: str = "Cluster"
+    #: ``spec.ipFamilies`` as written ("IPv4"/"IPv6"); empty on objects older than the field.
+    ip_families: tuple[str, ...] = ()
     #: ``bgpsvc.io/advertise: "false"`` opts a Service out.
     advertise: bool = True
     headless: bool = False
@@ -73,6 +74,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
     ingress = ((status.get("loadBalancer") or {}).get("ingress")) or []
     lb_ips = _ips([i.get("ip") for i in ingress if isinstance(i, Mapping) and i.get("ip")])
     annotations = meta.get("annotations") or {}
+    families = spec.get("ipFamilies")
     return ServiceView(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
@@ -81,6 +83,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
         external_ips=_ips(spec.get("externalIPs")),
         lb_ips=lb_ips,
         external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
+        ip_families=tuple(f for f in families if f in IP_FAMILIES) if isinstance(families, list) else (),
         advertise=str(annotations.get(ADVERTISE_ANNOTATION, "true")).lower() != "false",
         headless=headless,
     )
@@ -94,7 +97,6 @@ class Endpoint:
     node_name: str | None = None
     ready: bool | None = None
     serving: bool | None = None
-    terminating: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,6 @@ def endpointslice_from_dict(obj: Mapping[str, Any], node: str | None = None) -> 
                 node_name=sys.intern(node_name) if isinstance(node_name, str) else None,
                 ready=_cond(cond.get("ready")),
                 serving=_cond(cond.get("serving")),
-                terminating=_cond(cond.get("terminating")),
             )
         )
     return EndpointSliceView(

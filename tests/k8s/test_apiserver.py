@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
-from bgpsvc.k8s.informer import iter_lines, load_api_client
+from bgpsvc.k8s.listwatch import iter_lines, load_api_client
 from bgpsvc.lab import ApiServer
 from bgpsvc.lab.apiserver import decode_continue
 

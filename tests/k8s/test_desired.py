@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,11 +35,13 @@ CLUSTER_V4 = ipaddress.ip_network("10.96.0.0/12")
 CLUSTER_V6 = ipaddress.ip_network("fd00:10:96::/112")
 EXT = ipaddress.ip_network("203.0.113.0/24")
 EXT_SINGLE = ipaddress.ip_network("198.51.100.7/32")
+EXT_V6 = ipaddress.ip_network("2001:db8:e::/64")
 LB = ipaddress.ip_network("198.51.100.128/25")
+LB_V6 = ipaddress.ip_network("2001:db8:1b::/64")
 POLICY = AdvertisePolicy(
     service_cluster_ips=(CLUSTER_V4, CLUSTER_V6),
-    service_external_ips=(EXT, EXT_SINGLE),
-    service_loadbalancer_ips=(LB,),
+    service_external_ips=(EXT, EXT_SINGLE, EXT_V6),
+    service_loadbalancer_ips=(LB, LB_V6),
     attributes={
         CLUSTER_IP: RouteAttrs(communities=(1,)),
         CLUSTER_RANGE: RouteAttrs(communities=(2,)),
@@ -49,10 +52,10 @@ POLICY = AdvertisePolicy(
 P = Prefix.from_network
 
 
-def svc(name: str, ips: tuple[str, ...], local: bool = True, **kw: object) -> ServiceView:
+def svc(name: str, ips: tuple[str, ...], local: bool = True, **kw: Any) -> ServiceView:
     return ServiceView(
         "default", name, cluster_ips=ips, external_traffic_policy="Local" if local else "Cluster", **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def eps(
@@ -265,6 +268,85 @@ def test_views_from_api_json() -> None:
     assert n.annotations == (("bgpsvc.io/local-as", "65001"),) and n.internal_ips == ("192.0.2.10",)
 
 
+def _service_json(name: str, cluster_ips: list[str], families: list[str] | None, local: bool) -> Snapshot:
+    spec: dict[str, object] = {
+        "type": "LoadBalancer",
+        "clusterIP": cluster_ips[0],
+        "clusterIPs": cluster_ips,
+        "externalTrafficPolicy": "Local" if local else "Cluster",
+        "externalIPs": ["203.0.113.6", "2001:db8:e::6"],
+    }
+    if families is not None:
+        spec["ipFamilies"] = families
+    service = service_from_dict(
+        {
+            "metadata": {"namespace": "default", "name": name},
+            "spec": spec,
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.136"}, {"ip": "2001:db8:1b::6"}]}},
+        }
+    )
+    slices = [
+        endpointslice_from_dict(
+            {
+                "metadata": {
+                    "namespace": "default",
+                    "name": f"{name}-{family}",
+                    "labels": {"kubernetes.io/service-name": name},
+                },
+                "addressType": family,
+                "endpoints": [{"addresses": [addr], "nodeName": "node-a", "conditions": {"ready": True}}],
+            }
+        )
+        for family, addr in (("IPv4", "10.244.1.6"), ("IPv6", "fd00:244::6"))
+    ]
+    return snap(service, *slices)
+
+
+V4_HOSTS = {P("203.0.113.6/32"), P("198.51.100.136/32")}
+V6_HOSTS = {P("fd00:10:96::6/128"), P("2001:db8:e::6/128"), P("2001:db8:1b::6/128")}
+RANGES = {P("10.96.0.0/12"), P("fd00:10:96::/112")}
+
+
+def test_ipv6_only_local_service_advertises_no_ipv4_address() -> None:
+    """IPv6-only Service, IPv4 external/LB IPs and an IPv4 slice with a ready endpoint here: kube-proxy
+    programs nothing for IPv4, so no IPv4 host route; the IPv6 addresses go out from the IPv6 slice."""
+    s = _service_json("v6", ["fd00:10:96::6"], ["IPv6"], local=True)
+    assert set(desired_routes(s, "node-a", POLICY)) == RANGES | V6_HOSTS
+    without_v6_slice = Snapshot(s.services, {k: v for k, v in s.slices.items() if v.address_type == "IPv4"})
+    assert set(desired_routes(without_v6_slice, "node-a", POLICY)) == RANGES
+
+
+def test_ipv6_only_cluster_service_advertises_no_ipv4_aggregate() -> None:
+    s = _service_json("v6", ["fd00:10:96::6"], ["IPv6"], local=False)
+    assert set(desired_routes(s, "node-b", POLICY)) == RANGES | {P("2001:db8:e::/64"), P("2001:db8:1b::/64")}
+
+
+def test_families_are_inferred_from_cluster_ips_on_old_objects() -> None:
+    s = _service_json("old", ["fd00:10:96::6"], None, local=True)
+    assert set(desired_routes(s, "node-a", POLICY)) == RANGES | V6_HOSTS
+    dual = _service_json("old", ["10.96.0.6", "fd00:10:96::6"], None, local=True)
+    assert set(desired_routes(dual, "node-a", POLICY)) == RANGES | V6_HOSTS | V4_HOSTS | {P("10.96.0.6/32")}
+
+
+def test_ipv4_only_service_advertises_no_ipv6_address() -> None:
+    s = _service_json("v4", ["10.96.0.6"], ["IPv4"], local=True)
+    assert set(desired_routes(s, "node-a", POLICY)) == RANGES | V4_HOSTS | {P("10.96.0.6/32")}
+
+
+def test_fqdn_slices_never_count() -> None:
+    s = snap(svc("web", ("10.96.0.10",)), eps("web", "FQDN", ("10.244.1.5", "node-a", True)))
+    assert set(desired_routes(s, "node-a", POLICY)) == RANGES
+
+
+def test_service_view_keeps_only_known_ip_families() -> None:
+    def families(value: object) -> tuple[str, ...]:
+        return service_from_dict({"metadata": {"name": "x"}, "spec": {"ipFamilies": value}}).ip_families
+
+    assert families(["IPv6", "IPv4"]) == ("IPv6", "IPv4")
+    assert families(["IPv6", "IPX", 4]) == ("IPv6",)
+    assert families(None) == () and families("IPv4") == ()
+
+
 # ----------------------------------------------------------------------------------------- properties
 
 NODES = ["node-a", "node-b", "node-c"]
@@ -341,3 +423,153 @@ def test_every_advertised_prefix_is_inside_a_configured_range(objs: list[object]
     ranges = [*POLICY.service_cluster_ips, *POLICY.service_external_ips, *POLICY.service_loadbalancer_ips]
     for prefix in desired_routes(snap(*objs), node, POLICY):
         assert any(prefix.network.subnet_of(r) for r in ranges if r.version == prefix.network.version)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------- reference implementation: the docstring's rules, slowly
+
+
+def _family(ip: str) -> str:
+    return "IPv4" if ipaddress.ip_address(ip).version == 4 else "IPv6"
+
+
+def _counts(ep: Endpoint, endpoint_policy: str) -> bool:
+    ready = ep.ready is not False  # unset means ready
+    if endpoint_policy == "serving":
+        return ep.serving if ep.serving is not None else ready
+    return ready
+
+
+def reference(s: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, RouteAttrs]:
+    """desired_routes, written rule by rule with ipaddress and no caches, as an oracle."""
+    me = s.nodes.get(("", node))
+    if policy.honour_exclude_label and me is not None and me.label(EXCLUDE) is not None:
+        return {}
+    wanted: dict[Prefix, set[str]] = {P(str(net)): {CLUSTER_RANGE} for net in policy.service_cluster_ips}
+    for service in s.services.values():
+        if service.type == "ExternalName" or service.headless or not service.advertise:
+            continue
+        families = set(service.ip_families) or {_family(ip) for ip in service.cluster_ips}
+
+        def has_local_endpoint(family: str, service: ServiceView = service) -> bool:
+            return any(
+                sl.namespace == service.namespace
+                and sl.service_name == service.name
+                and sl.address_type == family
+                and any(
+                    ep.node_name == node and ep.addresses and _counts(ep, policy.endpoint_policy)
+                    for ep in sl.endpoints
+                )
+                for sl in s.slices.values()
+            )
+
+        for cls, nets, ips in (
+            (CLUSTER_IP, policy.service_cluster_ips, service.cluster_ips if service.local else ()),
+            (EXTERNAL_IP, policy.service_external_ips, service.external_ips),
+            (LOADBALANCER_IP, policy.service_loadbalancer_ips, service.lb_ips),
+        ):
+            for ip in ips:
+                addr = ipaddress.ip_address(ip)
+                inside = [n for n in nets if n.version == addr.version and addr in n]
+                if _family(ip) not in families or not inside:
+                    continue
+                host = P(f"{addr}/{addr.max_prefixlen}")
+                if service.local:
+                    if has_local_endpoint(_family(ip)):
+                        wanted.setdefault(host, set()).add(cls)
+                else:
+                    entry = max(inside, key=lambda n: n.prefixlen)
+                    wanted.setdefault(
+                        host if entry.prefixlen == addr.max_prefixlen else P(str(entry)), set()
+                    ).add(cls)
+    order = (CLUSTER_IP, LOADBALANCER_IP, EXTERNAL_IP, CLUSTER_RANGE)
+    return {p: policy.attrs(next(c for c in order if c in classes)) for p, classes in wanted.items()}
+
+
+EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers"
+FAMILY_SETS = [(), ("IPv4",), ("IPv6",), ("IPv4", "IPv6"), ("IPv6", "IPv4")]
+any_cluster_ip = st.one_of(
+    ips4,
+    st.integers(0, 255).map(lambda i: f"fd00:10:96::{i:x}"),
+    st.just("192.0.2.1"),
+    st.just("2001:db8::1"),
+)
+any_external_ip = st.one_of(
+    ext4,
+    st.just("198.51.100.7"),
+    st.integers(0, 255).map(lambda i: f"2001:db8:e::{i:x}"),
+    st.integers(128, 255).map(lambda i: f"198.51.100.{i}"),
+    st.integers(0, 255).map(lambda i: f"2001:db8:1b::{i:x}"),
+    st.just("192.0.2.99"),
+)
+any_endpoint = st.builds(
+    Endpoint,
+    st.lists(st.sampled_from(["10.244.0.1", "fd00:244::1"]), max_size=2).map(tuple),
+    st.sampled_from([*NODES, None]),
+    st.sampled_from([True, False, None]),
+    st.sampled_from([True, False, None]),
+)
+
+
+@st.composite
+def mixed_clusters(draw: st.DrawFn) -> list[object]:
+    """Single-stack and dual-stack Services of either family, with slices of every addressType."""
+    objs: list[object] = []
+    for i in range(draw(st.integers(0, 6))):
+        name = f"s{i}"
+        objs.append(
+            ServiceView(
+                "default",
+                name,
+                type=draw(st.sampled_from(["ClusterIP", "LoadBalancer", "LoadBalancer", "ExternalName"])),
+                cluster_ips=tuple(draw(st.lists(any_cluster_ip, max_size=2, unique=True))),
+                external_ips=tuple(draw(st.lists(any_external_ip, max_size=3))),
+                lb_ips=tuple(draw(st.lists(any_external_ip, max_size=2))),
+                external_traffic_policy=draw(st.sampled_from(["Local", "Cluster"])),
+                ip_families=draw(st.sampled_from(FAMILY_SETS)),
+                advertise=draw(st.booleans()) or draw(st.booleans()),
+                headless=draw(st.integers(0, 9)) == 0,
+            )
+        )
+        for j in range(draw(st.integers(0, 3))):
+            objs.append(
+                EndpointSliceView(
+                    "default",
+                    f"{name}-{j}",
+                    draw(st.sampled_from([name, name, "other", None])),
+                    draw(st.sampled_from(["IPv4", "IPv6", "FQDN"])),
+                    tuple(draw(st.lists(any_endpoint, max_size=4))),
+                )
+            )
+    if draw(st.booleans()):
+        objs.append(NodeView(draw(st.sampled_from(NODES)), labels=((EXCLUDE, ""),)))
+    return objs
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed_clusters(), st.sampled_from(NODES), st.sampled_from(["ready", "serving"]), st.booleans())
+def test_desired_routes_match_the_reference(
+    objs: list[object], node: str, endpoint_policy: str, honour: bool
+) -> None:
+    policy = AdvertisePolicy(
+        service_cluster_ips=POLICY.service_cluster_ips,
+        service_external_ips=POLICY.service_external_ips,
+        service_loadbalancer_ips=POLICY.service_loadbalancer_ips,
+        endpoint_policy=endpoint_policy,
+        honour_exclude_label=honour,
+        attributes=POLICY.attributes,
+    )
+    s = snap(*objs)
+    assert desired_routes(s, node, policy) == reference(s, node, policy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mixed_clusters(), st.sampled_from(NODES))
+def test_no_address_outside_the_service_families_is_advertised(objs: list[object], node: str) -> None:
+    s = snap(*objs)
+    for prefix, reasons in explain(s, node, POLICY).items():
+        for reason in reasons:
+            if reason.service is None:
+                continue
+            service = s.services[reason.service]
+            families = service.ip_families or tuple({_family(ip) for ip in service.cluster_ips})
+            assert ("IPv4" if prefix.network.version == 4 else "IPv6") in families

@@ -14,15 +14,26 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+from kubernetes import config as k8s_config
 
-from bgpsvc.k8s import informer as informer_mod
-from bgpsvc.k8s.informer import Informer, load_api_client, node_informer, service_informer
-from bgpsvc.k8s.views import NodeView, ServiceView
+from bgpsvc.k8s.informer import (
+    Informer,
+    endpointslice_informer,
+    load_api_client,
+    node_informer,
+    service_informer,
+)
+from bgpsvc.k8s.views import NodeView, ServiceView, service_from_dict
 from bgpsvc.lab import ApiServer
 
 from .conftest import node, service, wait_until
 
 Make = Callable[..., Informer[Any]]
+FACTORIES: dict[str, Callable[..., Informer[Any]]] = {
+    "services": service_informer,
+    "endpointslices": endpointslice_informer,
+    "nodes": node_informer,
+}
 
 
 class Changes:
@@ -49,7 +60,7 @@ def make(api_client: Any) -> Iterator[Make]:
             "rng": random.Random(7),
             **kwargs,
         }
-        inf: Informer[Any] = Informer(api_client, resource, **opts)
+        inf = FACTORIES[resource](api_client, **opts)
         made.append(inf)
         return inf.start()
 
@@ -180,6 +191,33 @@ def test_pause_resume_health_and_store(lab: ApiServer, make: Make) -> None:
     wait_until(lambda: names(inf.snapshot()) == {"a", "b", "c"}, what="change after resume")
 
 
+def test_after_an_outage_a_dropped_watch_reopens_at_once(lab: ApiServer, make: Make) -> None:
+    """The failure streak of an outage ends once the new watch has stayed up: the next cut is retried
+    without a backoff (it used to wait 0.8 s * 2^N, up to 30 s, with N the outage's failures)."""
+    lab.apply(service("a"))
+    # The production backoff; a short healthy period keeps the test brief.
+    inf = make(backoff_base=0.8, backoff_max=30.0, healthy_watch=1.0)
+    assert inf.wait_synced(5)
+    wait_until(lambda: lab.open_watches == 1, what="watch open")
+    lab.pause()  # connections refused
+    wait_until(lambda: inf.counters()["failures"] >= 3, timeout=15, what="failed reconnects")
+    assert not inf.healthy
+    lab.resume()
+    wait_until(lambda: inf.healthy and lab.open_watches == 1, timeout=30, what="watch after the outage")
+    wait_until(lambda: inf.counters()["failures"] == 0, timeout=10, what="the new watch stayed up")
+    before = inf.counters()
+    assert lab.drop_watches() == 1
+    wait_until(
+        lambda: inf.counters()["watches"] > before["watches"] and lab.open_watches == 1,
+        timeout=20,
+        what="watch reopened",
+    )
+    assert inf.counters()["backoffs"] == before["backoffs"]  # reopened without waiting
+    assert inf.relists == 0 and inf.healthy
+    lab.apply(service("b"))
+    wait_until(lambda: names(inf.snapshot()) == {"a", "b"}, what="events on the reopened watch")
+
+
 def test_deletions_while_disconnected_vanish(lab: ApiServer, make: Make) -> None:
     for n in ("a", "b", "c", "d"):
         lab.apply(service(n))
@@ -212,7 +250,7 @@ def test_expired_continue_token_falls_back_to_a_full_list(lab: ApiServer, make: 
             compacted.set()
             lab.apply(node("n1"))
             lab.compact()
-        return informer_mod.service_from_dict(obj)
+        return service_from_dict(obj)
 
     inf = make(page_size=2, converter=converter)
     assert inf.wait_synced(5)
@@ -286,7 +324,7 @@ def test_load_api_client_prefers_in_cluster_only_without_kubeconfig(
     calls: list[str] = []
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     monkeypatch.setattr(
-        informer_mod.k8s_config,
+        k8s_config,
         "load_incluster_config",
         lambda client_configuration: calls.append("incluster"),
     )
