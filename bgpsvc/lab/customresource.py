@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bgpsvc.lab.crd import Crd, CrdVersion
-from bgpsvc.lab.fielderrors import FieldError, invalid_status
+from bgpsvc.lab.fielderrors import FieldError, Invalid
 from bgpsvc.lab.patch import PatchError, json_patch, merge_patch
 from bgpsvc.lab.status import (
     STALE,
@@ -121,7 +121,7 @@ class CustomResources:
         errs = meta_errs + check_object(obj, ver.schema, old)
         if errs:
             res = ver.resource
-            raise HTTPError(invalid_status(res.kind, res.group, str(obj["metadata"].get("name") or ""), errs))
+            raise Invalid(res.kind, res.group, str(obj["metadata"].get("name") or ""), errs)
 
     # -- verbs ----------------------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class CustomResources:
             rv = new["metadata"].get("resourceVersion")
             if not rv:
                 err = FieldError("Invalid", "metadata.resourceVersion", "must be specified for an update", 0)
-                raise HTTPError(invalid_status(ver.resource.kind, ver.resource.group, name, [err]))
+                raise Invalid(ver.resource.kind, ver.resource.group, name, [err])
             if str(rv) != old["metadata"]["resourceVersion"]:
                 raise conflict(ver.resource, name, STALE)
             return self._update_locked(ver, storage, ns, name, old, new, q, subresource)
