@@ -36,8 +36,6 @@ thread (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). What follows the Kubernet
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
 import logging
 import random
 import socket
@@ -45,38 +43,27 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bgpsvc.lab import crd as crds
-from bgpsvc.lab.customresource import CustomResources
-from bgpsvc.lab.discovery import discovery
-from bgpsvc.lab.fielderrors import Invalid
-from bgpsvc.lab.listwatch import _TRUE, ListWatch, Watcher, decode_continue, encode_continue
+from bgpsvc.lab.customresource import CustomResources, Target
+from bgpsvc.lab.handlers import Handlers
+from bgpsvc.lab.listwatch import ListWatch, Watcher, decode_continue, encode_continue
 from bgpsvc.lab.routing import (
     Handler,
     HTTPServer,
-    Route,
-    content_type,
-    parse_route,
-    query,
-    read_body,
-    send_json,
-    send_text,
 )
-from bgpsvc.lab.selectors import SelectorError, labels_match, parse_label_selector
-from bgpsvc.lab.status import HTTPError, bad_request, no_route, not_allowed, not_found, status
-from bgpsvc.lab.store import CRD_RESOURCE, JSON, ObjectStore, Resource, as_version
+from bgpsvc.lab.status import HTTPError, status
+from bgpsvc.lab.store import CRD_RESOURCE, JSON, ObjectStore, Resource
 
 log = logging.getLogger(__name__)
 __all__ = ["ApiServer", "HTTPError", "decode_continue", "encode_continue", "status"]
-_HEALTH = ("/healthz", "/livez", "/readyz")
 
 
-class ApiServer(ListWatch):
+class ApiServer(ListWatch, Handlers):
     """kube-apiserver semantics over an in-memory store; see the module docstring."""
 
     def __init__(
@@ -233,23 +220,17 @@ class ApiServer(ListWatch):
             raise KeyError(f"{res.api_version} {res.kind} is not served")
         meta = dict(obj.get("metadata") or {})
         ns = str(meta.get("namespace") or "default") if res.namespaced else None
+        name = str(meta.get("name") or "")
         with self.store.cond:
-            cur = self.store.get_locked(crd.storage.resource, ns, str(meta.get("name") or ""))
+            cur = self.store.get_locked(crd.storage.resource, ns, name)
             if cur is None:
-                out, _ = self._writes.create(ver, crd.storage, ns, dict(obj), {})
+                out, _ = self._writes.create(Target(crd, ver, ns), dict(obj), {})
             else:
                 body = {**obj, "metadata": {**meta, "resourceVersion": cur["metadata"]["resourceVersion"]}}
-                out, _ = self._writes.update(ver, crd.storage, ns, meta["name"], body, {})
+                out, _ = self._writes.update(Target(crd, ver, ns, name), body, {})
             if ver.status and "status" in obj and out.get("status") != obj["status"]:
-                out, _ = self._writes.update(
-                    ver,
-                    crd.storage,
-                    ns,
-                    out["metadata"]["name"],
-                    {**out, "status": obj["status"]},
-                    {},
-                    "status",
-                )
+                t = Target(crd, ver, ns, out["metadata"]["name"])
+                out, _ = self._writes.update(t, {**out, "status": obj["status"]}, {}, "status")
             return out
 
     def register_crd(self, obj: Mapping[str, Any], replace: bool = False) -> JSON:
@@ -372,148 +353,3 @@ class ApiServer(ListWatch):
     def _untrack(self, sock: socket.socket) -> None:
         with self._lock:
             self._conns.discard(sock)
-
-    def _count(self, verb: str) -> None:
-        with self._lock:
-            self._counts[verb] += 1
-
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        path, q = query(h)
-        body = read_body(h) if method != "GET" else b""
-        try:
-            if method == "GET" and path in _HEALTH:
-                self._count("discovery")
-                send_text(h, "ok")
-                return
-            with self.store.cond:
-                disc = discovery(path, self.store.registry, self.crds.of) if method == "GET" else None
-                route = parse_route(path, self.store.registry) if disc is None else None
-            if disc is not None:
-                self._count("discovery")
-                send_json(h, 200, disc)
-            elif route is None:
-                raise no_route()
-            elif method == "GET":
-                self._read(h, route, q)
-            elif route.res == CRD_RESOURCE:
-                self._write_crd(h, method, route, body)
-            else:
-                self._write(h, method, route, q, body)
-        except HTTPError as e:
-            self._count("rejected")
-            send_json(h, int(e.body["code"]), e.body, e.headers)
-        except Invalid as e:
-            self._count("rejected")
-            send_json(h, 422, e.status)
-        except SelectorError as e:
-            self._count("rejected")
-            send_json(h, 400, status(400, "BadRequest", str(e)))
-
-    def _read(self, h: BaseHTTPRequestHandler, route: Route, q: Mapping[str, str]) -> None:
-        res, ns, name = route.res, route.ns, route.name
-        if route.watch or q.get("watch", "") in _TRUE:
-            if route.sub:
-                raise no_route()
-            fs = q.get("fieldSelector") or ""
-            if name is not None:
-                fs = ",".join(s for s in (fs, f"metadata.name={name}") if s)
-            self._count("watch")
-            self._watch(h, res, ns, fs, q)
-        elif name is None:
-            self._count("list")
-            send_json(h, 200, self._list(res, ns, q))
-        else:
-            self._count("get")
-            self._check_sub(route)
-            with self.store.cond:
-                obj = self.store.get_locked(res, ns, name)
-                obj = copy.deepcopy(as_version(obj, res)) if obj is not None else None
-            if obj is None:
-                raise not_found(res, name)
-            send_json(h, 200, obj)
-
-    def _check_sub(self, route: Route) -> None:
-        if not route.sub:
-            return
-        crd = self.crds.of(route.res)
-        ver = crd.version(route.res.api_version) if crd else None
-        if route.sub != "status" or ver is None or not ver.status:
-            raise no_route()
-
-    @staticmethod
-    def _json(body: bytes) -> Any:
-        try:
-            return json.loads(body or b"null")
-        except ValueError as e:
-            raise bad_request(f"error decoding the request body: {e}") from None
-
-    def _write_crd(self, h: BaseHTTPRequestHandler, method: str, route: Route, body: bytes) -> None:
-        if method == "POST" and route.name is None:
-            self._count("create")
-            obj = self._json(body)
-            if not isinstance(obj, dict):
-                raise bad_request("the body of the request must be a JSON object")
-            send_json(h, 201, self.crds.register(obj))
-        elif method == "DELETE" and route.name is not None and not route.sub:
-            self._count("delete")
-            gone = self.crds.unregister(route.name)
-            if gone is None:
-                raise not_found(route.res, route.name)
-            send_json(h, 200, gone)
-        else:
-            raise not_allowed()
-
-    def _write(
-        self, h: BaseHTTPRequestHandler, method: str, route: Route, q: Mapping[str, str], body: bytes
-    ) -> None:
-        res, ns, name = route.res, route.ns, route.name
-        crd = self.crds.of(res)
-        ver = crd.version(res.api_version) if crd else None
-        if crd is None or ver is None or (res.namespaced and ns is None):
-            raise not_allowed()
-        self._check_sub(route)
-        storage = crd.storage
-        if method == "POST" and name is None and not route.sub:
-            self._count("create")
-            obj, warnings = self._writes.create(ver, storage, ns, self._json(body), q)
-            send_json(h, 201, obj, warnings=warnings)
-        elif name is None:
-            if method != "DELETE":
-                raise not_allowed()
-            self._count("delete")
-            send_json(h, 200, self._delete_collection(crd, ver, ns, q))
-        elif method == "PUT":
-            self._count("update")
-            obj, warnings = self._writes.update(ver, storage, ns, name, self._json(body), q, route.sub)
-            send_json(h, 200, obj, warnings=warnings)
-        elif method == "PATCH":
-            self._count("patch")
-            obj, warnings = self._writes.patch(ver, storage, ns, name, body, content_type(h), q, route.sub)
-            send_json(h, 200, obj, warnings=warnings)
-        elif method == "DELETE" and not route.sub:
-            self._count("delete")
-            send_json(h, 200, self._writes.delete(crd, ver, ns, name, self._json(body) if body else None))
-        else:
-            raise not_allowed()
-
-    def _delete_collection(
-        self, crd: crds.Crd, ver: crds.CrdVersion, ns: str | None, q: Mapping[str, str]
-    ) -> JSON:
-        labels = parse_label_selector(q.get("labelSelector"))
-        res = ver.resource
-        with self.store.cond:
-            _, objs = self.store.current(crd.storage.resource)
-            doomed = [
-                o["metadata"]
-                for o in objs
-                if (ns is None or o["metadata"].get("namespace") == ns)
-                and labels_match(labels, o["metadata"].get("labels") or {})
-            ]
-            items = []
-            for m in doomed:
-                gone = self.store.get_locked(crd.storage.resource, m.get("namespace"), m["name"])
-                self._writes.delete(crd, ver, m.get("namespace"), m["name"], None)
-                if gone is not None:
-                    items.append(as_version(copy.deepcopy(gone), res))
-            meta = {"resourceVersion": str(self.store.rv)}
-        return {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta, "items": items}

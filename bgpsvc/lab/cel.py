@@ -136,7 +136,8 @@ METHODS: dict[str, tuple[int, ...]] = {
 MACROS = {"all": 2, "exists": 2, "exists_one": 2, "map": (2, 3), "filter": 2}
 ROOTS = frozenset({"self", "oldSelf"})
 _RESERVED = frozenset(
-    ["as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"]
+    """as break const continue else for function if import let loop package namespace return var void
+    while""".split()  # noqa: SIM905
 )
 
 # -- lexer ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ apiserver ``pkg/cel/library``). Errors raise ``CelEvalError``, which the validat
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def equal(a: Any, b: Any) -> bool:
 def _compare(op: str, a: Any, b: Any) -> bool:
     if not ((_num(a) and _num(b)) or (kind(a) == kind(b) and kind(a) in ("string", "bool"))):
         raise _no_overload(op, a, b)
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
 
 
 def _arith(op: str, a: Any, b: Any) -> Any:
@@ -292,7 +293,7 @@ def _to_int(v: Any) -> int:
     if kind(v) == "string":
         return _int(int(v, 10))
     if kind(v) == "double":
-        if v != v or not INT_MIN <= v <= INT_MAX:
+        if math.isnan(v) or not INT_MIN <= v <= INT_MAX:
             raise CelEvalError("double out of int range")
         return int(v)
     return int(_need(v, "int"))

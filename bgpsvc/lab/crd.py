@@ -104,7 +104,7 @@ def _names(spec: Mapping[str, Any], errs: list[FieldError]) -> JSON:
 
 
 def _version(
-    raw: Any, i: int, group: str, names: JSON, namespaced: bool, errs: list[FieldError]
+    raw: Any, i: int, *, group: str, names: JSON, namespaced: bool, errs: list[FieldError]
 ) -> CrdVersion | None:
     path = f"spec.versions[{i}]"
     if not isinstance(raw, Mapping) or not raw.get("name"):
@@ -169,7 +169,10 @@ def parse_crd(obj: Mapping[str, Any]) -> tuple[Crd, JSON]:
         errs.append(
             FieldError("Required", "spec.versions", "must have exactly one version marked as storage version")
         )
-    versions = [_version(v, i, group, names, scope == "Namespaced", errs) for i, v in enumerate(raw_versions)]
+    versions = [
+        _version(v, i, group=group, names=names, namespaced=scope == "Namespaced", errs=errs)
+        for i, v in enumerate(raw_versions)
+    ]
     if raw_versions and sum(1 for v in versions if v and v.storage) != 1:
         errs.append(
             FieldError(

@@ -24,6 +24,7 @@ import json
 import random
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bgpsvc.lab.crd import Crd, CrdVersion
@@ -63,6 +64,16 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     ma = {k: v for k, v in (a.get("metadata") or {}).items() if k not in skip}
     mb = {k: v for k, v in (b.get("metadata") or {}).items() if k not in skip}
     return ma == mb and _content(a) == _content(b)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a write addresses: the CRD, the version of the request, namespace and name."""
+
+    crd: Crd
+    ver: CrdVersion
+    ns: str | None
+    name: str = ""
 
 
 class CustomResources:
@@ -125,10 +136,9 @@ class CustomResources:
 
     # -- verbs ----------------------------------------------------------------------------------------
 
-    def create(
-        self, ver: CrdVersion, storage: CrdVersion, ns: str | None, body: Any, q: Mapping[str, str]
-    ) -> tuple[JSON, list[str]]:
+    def create(self, t: Target, body: Any, q: Mapping[str, str]) -> tuple[JSON, list[str]]:
         """POST: returns the created object (at ``ver``) and the warnings."""
+        ver, storage, ns = t.ver, t.crd.storage, t.ns
         obj = self._check_body(body, ver)
         self._scope(obj, ver, ns)
         meta = obj["metadata"]
@@ -155,54 +165,42 @@ class CustomResources:
             return copy.deepcopy(as_version(stored, ver.resource)), warnings
 
     def update(
-        self,
-        ver: CrdVersion,
-        storage: CrdVersion,
-        ns: str | None,
-        name: str,
-        body: Any,
-        q: Mapping[str, str],
-        subresource: str = "",
+        self, t: Target, body: Any, q: Mapping[str, str], subresource: str = ""
     ) -> tuple[JSON, list[str]]:
         """PUT (``subresource`` "" or "status"): returns the stored object and the warnings."""
+        ver, name = t.ver, t.name
         new = self._check_body(body, ver)
         if new["metadata"].get("name") not in (None, name):
             raise bad_request(
-                f"the name of the object ({new['metadata']['name']}) does not match the name on the URL ({name})"
+                f"the name of the object ({new['metadata']['name']}) does not match the name on the URL "
+                f"({name})"
             )
         with self.store.cond:
-            old = self._current(ver, storage, ns, name)
+            old = self._current(t)
             rv = new["metadata"].get("resourceVersion")
             if not rv:
                 err = FieldError("Invalid", "metadata.resourceVersion", "must be specified for an update", 0)
                 raise Invalid(ver.resource.kind, ver.resource.group, name, [err])
             if str(rv) != old["metadata"]["resourceVersion"]:
                 raise conflict(ver.resource, name, STALE)
-            return self._update_locked(ver, storage, ns, name, old, new, q, subresource)
+            return self._update_locked(t, old, new, q, subresource)
 
     def patch(
-        self,
-        ver: CrdVersion,
-        storage: CrdVersion,
-        ns: str | None,
-        name: str,
-        raw: bytes,
-        content_type: str,
-        q: Mapping[str, str],
-        subresource: str = "",
+        self, t: Target, raw: bytes, ctype: str, q: Mapping[str, str], subresource: str = ""
     ) -> tuple[JSON, list[str]]:
         """PATCH with a JSON merge patch or a JSON patch."""
-        if content_type not in (MERGE_PATCH, JSON_PATCH):
-            raise unsupported_media(content_type, PATCH_TYPES)
+        ver, name = t.ver, t.name
+        if ctype not in (MERGE_PATCH, JSON_PATCH):
+            raise unsupported_media(ctype, PATCH_TYPES)
         try:
             body = json.loads(raw or b"null")
         except ValueError as e:
             raise bad_request(f"error decoding patch: {e}") from None
         with self.store.cond:
-            old = self._current(ver, storage, ns, name)
+            old = self._current(t)
             cur = as_version(copy.deepcopy(old), ver.resource)
             try:
-                if content_type == MERGE_PATCH:
+                if ctype == MERGE_PATCH:
                     if not isinstance(body, dict):
                         raise PatchError("a merge patch must be a JSON object")
                     patched = merge_patch(cur, body)
@@ -218,25 +216,18 @@ class CustomResources:
                 raise conflict(ver.resource, name, STALE)
             meta["resourceVersion"] = old["metadata"]["resourceVersion"]
             new = self._check_body(patched, ver)
-            return self._update_locked(ver, storage, ns, name, old, new, q, subresource)
+            return self._update_locked(t, old, new, q, subresource)
 
-    def _current(self, ver: CrdVersion, storage: CrdVersion, ns: str | None, name: str) -> JSON:
-        old = self.store.get_locked(storage.resource, ns, name)
+    def _current(self, t: Target) -> JSON:
+        old = self.store.get_locked(t.crd.storage.resource, t.ns, t.name)
         if old is None:
-            raise not_found(ver.resource, name)
+            raise not_found(t.ver.resource, t.name)
         return old
 
     def _update_locked(
-        self,
-        ver: CrdVersion,
-        storage: CrdVersion,
-        ns: str | None,
-        name: str,
-        old: JSON,
-        new: JSON,
-        q: Mapping[str, str],
-        subresource: str,
+        self, t: Target, old: JSON, new: JSON, q: Mapping[str, str], subresource: str
     ) -> tuple[JSON, list[str]]:
+        ver, storage, ns, name = t.ver, t.crd.storage, t.ns, t.name
         old_v = as_version(old, ver.resource)
         if subresource == "status":
             # statusStrategy.PrepareForUpdate: everything but status comes from the old object.
@@ -273,16 +264,19 @@ class CustomResources:
         stored = self.store.put_locked(storage.resource, new, old)
         return copy.deepcopy(as_version(stored, ver.resource)), warnings
 
-    def delete(self, crd: Crd, ver: CrdVersion, ns: str | None, name: str, options: Any) -> JSON:
+    def delete(self, t: Target, options: Any) -> JSON:
         """DELETE one object: a Success Status, or the object when finalizers keep it."""
-        storage = crd.storage
+        ver, storage, ns, name = t.ver, t.crd.storage, t.ns, t.name
         pre = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
         with self.store.cond:
-            old = self._current(ver, storage, ns, name)
+            old = self._current(t)
             meta = old["metadata"]
             for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
                 if pre.get(field) not in (None, meta.get(field)):
-                    why = f"Precondition failed: {label} in precondition: {pre[field]}, {label} in object meta: {meta.get(field)}"
+                    why = (
+                        f"Precondition failed: {label} in precondition: {pre[field]}, "
+                        f"{label} in object meta: {meta.get(field)}"
+                    )
                     raise conflict(ver.resource, name, why)
             if meta.get("finalizers"):
                 if meta.get("deletionTimestamp"):

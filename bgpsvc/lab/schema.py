@@ -21,7 +21,12 @@ from bgpsvc.lab.fielderrors import REASONS, FieldError
 NO_DEFAULT: Any = object()
 TYPES = ("object", "array", "string", "integer", "number", "boolean")
 _KNOWN = frozenset(
-    ["type", "format", "description", "title", "default", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems", "minItems", "multipleOf", "enum", "maxProperties", "minProperties", "required", "items", "allOf", "oneOf", "anyOf", "not", "properties", "additionalProperties", "example", "externalDocs", "nullable", "uniqueItems", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string", "x-kubernetes-list-map-keys", "x-kubernetes-list-type", "x-kubernetes-map-type", "x-kubernetes-validations"]
+    """type format description title default maximum exclusiveMaximum minimum exclusiveMinimum maxLength
+    minLength pattern maxItems minItems multipleOf enum maxProperties minProperties required items allOf
+    oneOf anyOf not properties additionalProperties example externalDocs nullable uniqueItems
+    x-kubernetes-preserve-unknown-fields x-kubernetes-embedded-resource x-kubernetes-int-or-string
+    x-kubernetes-list-map-keys x-kubernetes-list-type x-kubernetes-map-type
+    x-kubernetes-validations""".split()  # noqa: SIM905
 )
 _NON_STRUCTURAL = (
     "$ref",
@@ -250,7 +255,7 @@ def _compile_rule(raw: Any, node: Schema, root: bool, path: str, p: _Parser) -> 
         rule,
         expr,
         message,
-        REASONS[reason] if reason in REASONS else "Invalid",
+        REASONS.get(reason, "Invalid"),
         str(raw.get("fieldPath") or ""),
         uses_old_self(expr),
     )

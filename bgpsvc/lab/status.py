@@ -80,7 +80,9 @@ def not_allowed() -> HTTPError:
 
 def unsupported_media(content_type: str, supported: tuple[str, ...]) -> HTTPError:
     """415 UnsupportedMediaType, as for a strategic merge patch of a custom resource."""
-    msg = f"the body of the request was in an unknown format - accepted media types include: {', '.join(supported)}"
+    msg = "the body of the request was in an unknown format - accepted media types include: " + ", ".join(
+        supported
+    )
     return HTTPError(
         status(415, "UnsupportedMediaType", msg, details={"causes": [{"message": content_type}]})
     )

@@ -23,7 +23,9 @@ from bgpsvc.lab.schema import NO_DEFAULT, Schema
 _MISSING: Any = object()
 #: ObjectMeta fields a client may send; anything else under metadata is pruned.
 OBJECT_META = frozenset(
-    ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields"]
+    """name generateName namespace selfLink uid resourceVersion generation creationTimestamp
+    deletionTimestamp deletionGracePeriodSeconds labels annotations ownerReferences finalizers
+    managedFields""".split()  # noqa: SIM905
 )
 _BLOCKING = frozenset({"NotSupported", "Required", "TooLong", "TooMany", "TypeInvalid"})
 
@@ -72,9 +74,9 @@ def apply_defaults(v: Any, s: Schema) -> Any:
             if sub.default is not NO_DEFAULT and (k not in v or (v[k] is None and not sub.nullable)):
                 v[k] = copy.deepcopy(sub.default)
         for k in v:
-            sub = s.properties.get(k) or s.additional
-            if sub is not None:
-                apply_defaults(v[k], sub)
+            child = s.properties.get(k) or s.additional
+            if child is not None:
+                apply_defaults(v[k], child)
     elif isinstance(v, list) and s.items is not None:
         for item in v:
             apply_defaults(item, s.items)

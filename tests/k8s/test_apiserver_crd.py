@@ -161,7 +161,14 @@ def rejected(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ApiExceptio
 def watch_events(co: Any, limit: int, **kwargs: Any) -> list[Event]:
     kwargs.setdefault("timeout_seconds", 10)
     resp = co.list_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, watch=True, _preload_content=False, _request_timeout=(5, 10), **kwargs
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        watch=True,
+        _preload_content=False,
+        _request_timeout=(5, 10),
+        **kwargs,
     )
     out: list[Event] = []
     try:
@@ -182,10 +189,15 @@ def summary(events: list[Event]) -> list[tuple[str, str]]:
 # -- registration and discovery ------------------------------------------------------------------------
 
 
-def test_crd_registration_is_served_and_discoverable(lab: ApiServer, ext: Any, api_client: Any, tmp_path: Path) -> None:
+def test_crd_registration_is_served_and_discoverable(
+    lab: ApiServer, ext: Any, api_client: Any, tmp_path: Path
+) -> None:
     created = ext.create_custom_resource_definition(crd_dict())  # the client's typed model parses it
     assert created.metadata.name == "bgppeers.bgpsvc.io" and created.metadata.uid
-    assert {c.type: c.status for c in created.status.conditions} == {"NamesAccepted": "True", "Established": "True"}
+    assert {c.type: c.status for c in created.status.conditions} == {
+        "NamesAccepted": "True",
+        "Established": "True",
+    }
     assert created.status.accepted_names.list_kind == "BgpPeerList"
     assert [c.metadata.name for c in ext.list_custom_resource_definition().items] == ["bgppeers.bgpsvc.io"]
     err = rejected(ext.create_custom_resource_definition, crd_dict())
@@ -246,7 +258,10 @@ def test_bad_crds_fail_registration_naming_the_field(lab: ApiServer, ext: Any) -
     (c,) = bad(lambda b: schema(b)["properties"]["holdTime"].update(default=1))  # default below minimum
     assert c.startswith(f"{root}.{spec}.properties[holdTime].default: Invalid value: 1:")
     (c,) = bad(lambda b: schema(b)["properties"]["mode"].pop("type"))
-    assert c == f"{root}.{spec}.properties[mode].type: Required value: must not be empty for specified object fields"
+    assert (
+        c == f"{root}.{spec}.properties[mode].type: Required value: must not be empty for specified object "
+        "fields"
+    )
     (c,) = bad(lambda b: b["metadata"].update(name="peers.bgpsvc.io"))
     assert c.startswith("metadata.name: Invalid value")
     assert ext.list_custom_resource_definition().items == []
@@ -260,7 +275,11 @@ def test_load_manifests_preloads_crds_and_objects(tmp_path: Path) -> None:
     objs.write_text(yaml.safe_dump_all([peer("tor-a") | {"status": {"state": "Idle"}}]))
     with ApiServer(manifests=[tmp_path / "crds", objs]) as lab:
         stored = lab.get("BgpPeer", "default", "tor-a")
-        assert stored is not None and stored["spec"]["mode"] == "active" and stored["status"] == {"state": "Idle"}
+        assert (
+            stored is not None
+            and stored["spec"]["mode"] == "active"
+            and stored["status"] == {"state": "Idle"}
+        )
         assert lab.get("CustomResourceDefinition", None, "bgppolicies.bgpsvc.io") is not None
         with pytest.raises(ValueError, match=r"peerASN"):
             lab.apply(peer("bad", asn=0))
@@ -302,13 +321,18 @@ def test_invalid_objects_are_422_naming_each_field(peers: ApiServer, co: Any) ->
     assert err.status == 422 and st["reason"] == "Invalid" and st["details"]["kind"] == "BgpPeer"
     assert st["message"].startswith('BgpPeer.bgpsvc.io "x" is invalid: [')
     assert sorted(causes(err)) == [
-        "<nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; "
+        '<nil>: Invalid value: "null": some validation rules were not checked because the object was '
+        "invalid; "
         "correct the existing errors to complete validation",
         "spec.description: Too long: may not be longer than 16",
-        "spec.mode: Unsupported value: \"chatty\": supported values: \"active\", \"passive\"",
+        'spec.mode: Unsupported value: "chatty": supported values: "active", "passive"',
         "spec.peerASN: Invalid value: 0: spec.peerASN in body should be greater than or equal to 1",
     ]
-    err = rejected(create, co, {"apiVersion": API_VERSION, "kind": "BgpPeer", "metadata": {"name": "y"}, "spec": {"peerASN": "x"}})
+    err = rejected(
+        create,
+        co,
+        {"apiVersion": API_VERSION, "kind": "BgpPeer", "metadata": {"name": "y"}, "spec": {"peerASN": "x"}},
+    )
     assert sorted(causes(err))[1:] == [
         "spec.address: Required value",
         'spec.peerASN: Invalid value: "string": spec.peerASN in body must be of type integer: "string"',
@@ -319,7 +343,9 @@ def test_invalid_objects_are_422_naming_each_field(peers: ApiServer, co: Any) ->
     err = rejected(create, co, peer("z", address="192.0.2"))
     assert causes(err) == ['spec.address: Invalid value: "string": must be an IP address']
     err = rejected(create, co, peer("Bad_Name"))
-    assert causes(err)[0].startswith('metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain')
+    assert causes(err)[0].startswith(
+        'metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain'
+    )
     assert co.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["items"] == []
 
 
@@ -332,7 +358,9 @@ def test_list_pagination_and_label_selector(peers: ApiServer, co: Any) -> None:
     assert [i["metadata"]["name"] for i in first["items"]] == ["p0", "p1"]
     assert first["items"][0]["kind"] == "BgpPeer"  # unstructured lists keep TypeMeta on items
     assert first["metadata"]["remainingItemCount"] == 3
-    peers.apply(peer("p1", asn=65009, labels={"rack": "a"}))  # not visible on later pages: they are served at the first's version
+    peers.apply(
+        peer("p1", asn=65009, labels={"rack": "a"})
+    )  # not visible on later pages: they are served at the first's version
     token, seen = first["metadata"]["continue"], []
     while token:
         page = co.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, limit=2, _continue=token)
@@ -365,7 +393,9 @@ def test_update_needs_the_current_resource_version(peers: ApiServer, co: Any) ->
     )
     del made["metadata"]["resourceVersion"]
     err = rejected(co.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", made)
-    assert err.status == 422 and causes(err) == ["metadata.resourceVersion: Invalid value: 0: must be specified for an update"]
+    assert err.status == 422 and causes(err) == [
+        "metadata.resourceVersion: Invalid value: 0: must be specified for an update"
+    ]
     # Labels are metadata: no new generation. A no-op update writes nothing.
     updated["metadata"]["labels"] = {"rack": "a"}
     relabelled = co.replace_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "tor-a", updated)
@@ -374,9 +404,13 @@ def test_update_needs_the_current_resource_version(peers: ApiServer, co: Any) ->
     assert again["metadata"]["resourceVersion"] == relabelled["metadata"]["resourceVersion"]
     # Transition rule: address is immutable (checked on updates only).
     relabelled["spec"]["address"] = "192.0.2.99"
-    err = rejected(co.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", relabelled)
+    err = rejected(
+        co.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", relabelled
+    )
     assert causes(err) == ['spec.address: Invalid value: "object": address is immutable']
-    err = rejected(co.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "nope", peer("nope"))
+    err = rejected(
+        co.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "nope", peer("nope")
+    )
     assert err.status == 404
 
 
@@ -394,12 +428,28 @@ def test_status_subresource_and_generation(peers: ApiServer, co: Any) -> None:
     main = co.replace_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "tor-a", st)
     assert main["status"]["state"] == "Established" and main["metadata"]["generation"] == 2
     patched = co.patch_namespaced_custom_object_status(
-        GROUP, VERSION, "default", PLURAL, "tor-a", {"status": {"state": "Idle"}, "metadata": {"labels": {"x": "y"}}}
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "tor-a",
+        {"status": {"state": "Idle"}, "metadata": {"labels": {"x": "y"}}},
     )
     assert patched["status"]["state"] == "Idle" and "labels" not in patched["metadata"]
     assert patched["metadata"]["generation"] == 2
-    assert co.get_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "tor-a")["status"]["state"] == "Idle"
-    err = rejected(co.patch_namespaced_custom_object_status, GROUP, VERSION, "default", PLURAL, "tor-a", {"status": {"state": "Up"}})
+    assert (
+        co.get_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "tor-a")["status"]["state"]
+        == "Idle"
+    )
+    err = rejected(
+        co.patch_namespaced_custom_object_status,
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "tor-a",
+        {"status": {"state": "Up"}},
+    )
     assert err.status == 422 and causes(err)[0].startswith('status.state: Unsupported value: "Up"')
 
 
@@ -410,14 +460,23 @@ def test_patch_merge_json_and_preconditions(peers: ApiServer, co: Any) -> None:
     )
     assert merged["spec"]["holdTime"] == 30 and "description" not in merged["spec"]
     assert merged["metadata"]["generation"] == 2
-    ops = [{"op": "test", "path": "/spec/holdTime", "value": 30}, {"op": "replace", "path": "/spec/mode", "value": "passive"}]
+    ops = [
+        {"op": "test", "path": "/spec/holdTime", "value": 30},
+        {"op": "replace", "path": "/spec/mode", "value": "passive"},
+    ]
     patched = co.patch_namespaced_custom_object(
         GROUP, VERSION, "default", PLURAL, "tor-a", ops, _content_type="application/json-patch+json"
     )
     assert patched["spec"]["mode"] == "passive"
     failing = [{"op": "test", "path": "/spec/holdTime", "value": 31}]
     err = rejected(
-        co.patch_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", failing,
+        co.patch_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "tor-a",
+        failing,
         _content_type="application/json-patch+json",
     )
     assert err.status == 422
@@ -425,11 +484,25 @@ def test_patch_merge_json_and_preconditions(peers: ApiServer, co: Any) -> None:
     err = rejected(co.patch_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", stale)
     assert err.status == 409
     err = rejected(
-        co.patch_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", {"spec": {}},
+        co.patch_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "tor-a",
+        {"spec": {}},
         _content_type="application/strategic-merge-patch+json",
     )
     assert err.status == 415
-    err = rejected(co.patch_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "tor-a", {"spec": {"peerASN": -1}})
+    err = rejected(
+        co.patch_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "tor-a",
+        {"spec": {"peerASN": -1}},
+    )
     assert err.status == 422 and causes(err)[0].startswith("spec.peerASN: Invalid value: -1")
     assert read(co, "tor-a")["spec"]["holdTime"] == 30
 
@@ -441,16 +514,24 @@ def test_delete_finalizers_and_crd_removal(peers: ApiServer, co: Any, ext: Any) 
     made = create(co, peer("tor-a"))
     gone = co.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "tor-a")
     assert gone["status"] == "Success" and gone["details"] == {
-        "name": "tor-a", "group": GROUP, "kind": PLURAL, "uid": made["metadata"]["uid"]
+        "name": "tor-a",
+        "group": GROUP,
+        "kind": PLURAL,
+        "uid": made["metadata"]["uid"],
     }
     assert rejected(read, co, "tor-a").status == 404
     held = create(co, peer("tor-b") | {"metadata": {"name": "tor-b", "finalizers": ["bgpsvc.io/withdraw"]}})
     pending = co.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "tor-b")
     assert pending["metadata"]["deletionTimestamp"] and read(co, "tor-b")["metadata"]["deletionTimestamp"]
     since = held["metadata"]["resourceVersion"]
-    co.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "tor-b", {"metadata": {"finalizers": None}})
+    co.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "tor-b", {"metadata": {"finalizers": None}}
+    )
     assert rejected(read, co, "tor-b").status == 404
-    assert summary(watch_events(co, 2, resource_version=since)) == [("MODIFIED", "tor-b"), ("DELETED", "tor-b")]
+    assert summary(watch_events(co, 2, resource_version=since)) == [
+        ("MODIFIED", "tor-b"),
+        ("DELETED", "tor-b"),
+    ]
     create(co, peer("tor-c"))
     ext.delete_custom_resource_definition("bgppeers.bgpsvc.io")
     assert peers.get("CustomResourceDefinition", None, "bgppeers.bgpsvc.io") is None
@@ -459,12 +540,27 @@ def test_delete_finalizers_and_crd_removal(peers: ApiServer, co: Any, ext: Any) 
 
 def test_cluster_scoped_resource_and_preserved_fields(lab: ApiServer, ext: Any, co: Any) -> None:
     ext.create_custom_resource_definition(crd_dict(CLUSTER_CRD))
-    body = {"apiVersion": API_VERSION, "kind": "BgpPolicy", "metadata": {"name": "p"}, "spec": {"communities": ["65000:1"], "extra": {"kept": True}}}
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "BgpPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"communities": ["65000:1"], "extra": {"kept": True}},
+    }
     made = co.create_cluster_custom_object(GROUP, VERSION, "bgppolicies", body)
     assert "namespace" not in made["metadata"] and made["spec"]["extra"] == {"kept": True}
-    err = rejected(co.create_cluster_custom_object, GROUP, VERSION, "bgppolicies", body | {"metadata": {"name": "q"}, "spec": {"communities": ["x"]}})
-    assert causes(err) == ["spec.communities[0]: Invalid value: \"x\": spec.communities[0] in body should match '^\\d+:\\d+$'"]
-    assert [i["metadata"]["name"] for i in co.list_cluster_custom_object(GROUP, VERSION, "bgppolicies")["items"]] == ["p"]
+    err = rejected(
+        co.create_cluster_custom_object,
+        GROUP,
+        VERSION,
+        "bgppolicies",
+        body | {"metadata": {"name": "q"}, "spec": {"communities": ["x"]}},
+    )
+    assert causes(err) == [
+        "spec.communities[0]: Invalid value: \"x\": spec.communities[0] in body should match '^\\d+:\\d+$'"
+    ]
+    assert [
+        i["metadata"]["name"] for i in co.list_cluster_custom_object(GROUP, VERSION, "bgppolicies")["items"]
+    ] == ["p"]
 
 
 # -- watch ---------------------------------------------------------------------------------------------
@@ -473,14 +569,26 @@ def test_cluster_scoped_resource_and_preserved_fields(lab: ApiServer, ext: Any, 
 def test_watch_resume_bookmarks_and_410(peers: ApiServer, co: Any) -> None:
     # Bookmarks carry this kind and the current version.
     resp = co.list_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, watch=True, allow_watch_bookmarks=True,
-        resource_version=peers.resource_version, timeout_seconds=10, _preload_content=False, _request_timeout=(5, 10),
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        watch=True,
+        allow_watch_bookmarks=True,
+        resource_version=peers.resource_version,
+        timeout_seconds=10,
+        _preload_content=False,
+        _request_timeout=(5, 10),
     )
     wait_until(lambda: peers.open_watches == 1, what="watch open")
     peers.send_bookmarks()
     assert json.loads(next(iter_lines(resp))) == {
         "type": "BOOKMARK",
-        "object": {"kind": "BgpPeer", "apiVersion": API_VERSION, "metadata": {"resourceVersion": peers.resource_version}},
+        "object": {
+            "kind": "BgpPeer",
+            "apiVersion": API_VERSION,
+            "metadata": {"resourceVersion": peers.resource_version},
+        },
     }
     resp.close()
     resp.release_conn()
