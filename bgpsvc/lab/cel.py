@@ -13,7 +13,6 @@ Standard library only.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -372,51 +371,3 @@ def parse(src: str) -> Expr:
     if p.toks[p.i][0] != "eof":
         raise CelError(f"Syntax error: unexpected {p.toks[p.i][1]!r} after the expression")
     return e
-
-
-def walk(e: Expr, visit: Callable[[Expr, frozenset[str]], None], scope: frozenset[str] = ROOTS) -> None:
-    """Call ``visit(node, names in scope)`` on every node, depth first."""
-    visit(e, scope)
-    match e:
-        case Select(operand=o) | Unary(operand=o):
-            walk(o, visit, scope)
-        case Index(operand=o, index=i):
-            walk(o, visit, scope)
-            walk(i, visit, scope)
-        case Call(target=t, args=args):
-            for a in (t, *args) if t is not None else args:
-                walk(a, visit, scope)
-        case ListLit(items=items):
-            for a in items:
-                walk(a, visit, scope)
-        case MapLit(entries=entries):
-            for k, v in entries:
-                walk(k, visit, scope)
-                walk(v, visit, scope)
-        case Binary(left=a, right=b):
-            walk(a, visit, scope)
-            walk(b, visit, scope)
-        case Cond(test=a, then=b, other=c):
-            for x in (a, b, c):
-                walk(x, visit, scope)
-        case Macro(target=t, var=var, args=args):
-            walk(t, visit, scope)
-            for a in args:
-                walk(a, visit, scope | {var})
-
-
-def uses_old_self(e: Expr) -> bool:
-    """Whether the rule refers to ``oldSelf`` (a transition rule, evaluated on updates only)."""
-    found: list[bool] = []
-    walk(e, lambda n, _s: found.append(isinstance(n, Ident) and n.name == "oldSelf"))
-    return any(found)
-
-
-def check_identifiers(e: Expr) -> None:
-    """Every identifier is ``self``, ``oldSelf`` or a macro variable in scope; raises ``CelError``."""
-
-    def visit(n: Expr, scope: frozenset[str]) -> None:
-        if isinstance(n, Ident) and n.name not in scope:
-            raise CelError(f"undeclared reference to '{n.name}'")
-
-    walk(e, visit)

@@ -16,7 +16,6 @@ from typing import Any
 from bgpsvc.lab.cel import (
     Binary,
     Call,
-    CelError,
     Cond,
     Expr,
     Ident,
@@ -27,7 +26,6 @@ from bgpsvc.lab.cel import (
     MapLit,
     Select,
     Unary,
-    walk,
 )
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -392,35 +390,3 @@ METHS: dict[str, Callable[..., Any]] = {
     "containsCIDR": lambda c, x: _contains_cidr(_need(c, "net.CIDR"), x),
     "ip": lambda c: IP(_need(c, "net.CIDR").addr),
 }
-
-
-def check_fields(e: Expr, fields_at: Callable[[tuple[str, ...]], frozenset[str] | None]) -> None:
-    """Reject selections of fields the schema does not declare (cel-go's type check: "undefined field").
-
-    ``fields_at(path)`` names the properties of the object at a path below ``self`` (``"[]"`` steps into
-    list items or map values), or None when it is not a closed object (unknown fields are kept, or the
-    path leaves the schema)."""
-
-    def path_of(n: Expr) -> tuple[str, ...] | None:
-        match n:
-            case Ident(name="self" | "oldSelf"):
-                return ()
-            case Select(operand=o, field=f, test_only=False):
-                p = path_of(o)
-                return None if p is None else (*p, f)
-            case Index(operand=o):
-                p = path_of(o)
-                return None if p is None else (*p, "[]")
-        return None
-
-    def visit(n: Expr, scope: frozenset[str]) -> None:
-        if not isinstance(n, Select):
-            return
-        p = path_of(n.operand)
-        if p is None:
-            return
-        known = fields_at(p)
-        if known is not None and n.field not in known:
-            raise CelError(f"undefined field '{n.field}'")
-
-    walk(e, visit)

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bgpsvc.lab.cel import CelError, Expr, check_identifiers, parse, uses_old_self
-from bgpsvc.lab.celeval import check_fields
+from bgpsvc.lab.cel import CelError, Expr, parse
+from bgpsvc.lab.celcheck import check_fields, check_identifiers, uses_old_self
 from bgpsvc.lab.fielderrors import REASONS, FieldError
 
 NO_DEFAULT: Any = object()

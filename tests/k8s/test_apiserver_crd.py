@@ -8,6 +8,7 @@ create/get/list/watch/update/patch/delete, optimistic concurrency, the status su
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -608,3 +609,25 @@ def test_watch_resume_bookmarks_and_410(peers: ApiServer, co: Any) -> None:
     peers.compact()
     (err,) = watch_events(co, 1, resource_version=since)
     assert err["type"] == "ERROR" and err["object"]["code"] == 410 and err["object"]["reason"] == "Expired"
+
+
+def test_two_versions_share_objects_and_discovery_prefers_the_newer(
+    lab: ApiServer, ext: Any, co: Any
+) -> None:
+    body = crd_dict()
+    v1 = copy.deepcopy(body["spec"]["versions"][0])
+    v1.update(name="v1beta1", storage=True)
+    body["spec"]["versions"][0]["storage"] = False
+    body["spec"]["versions"].append(v1)
+    ext.create_custom_resource_definition(body)
+    groups = {g.name: g for g in k8s.ApisApi(co.api_client).get_api_versions().groups}
+    assert groups[GROUP].preferred_version.version == "v1beta1"
+    since = lab.resource_version
+    made = create(co, peer("tor-a"))  # written at v1alpha1, stored at v1beta1
+    assert made["apiVersion"] == API_VERSION
+    beta = co.get_namespaced_custom_object(GROUP, "v1beta1", "default", PLURAL, "tor-a")
+    assert beta["apiVersion"] == f"{GROUP}/v1beta1" and beta["metadata"]["uid"] == made["metadata"]["uid"]
+    listed = co.list_namespaced_custom_object(GROUP, "v1beta1", "default", PLURAL)
+    assert [i["apiVersion"] for i in listed["items"]] == [f"{GROUP}/v1beta1"]
+    (ev,) = watch_events(co, 1, resource_version=since)  # a v1alpha1 watch sees it as v1alpha1
+    assert ev["type"] == "ADDED" and ev["object"]["apiVersion"] == API_VERSION
