@@ -110,6 +110,9 @@ class Registry:
         for res in self._res.values():
             if name in (res.plural, res.kind.lower()) and api_version in (None, "", res.api_version):
                 return res
+        for res in self._res.values():  # a built-in kind written with another apiVersion: as before CRDs
+            if name in (res.plural, res.kind.lower()) and not res.custom:
+                return res
         served = ", ".join(sorted({r.kind for r in self._res.values()}))
         raise KeyError(f"unsupported kind {kind_or_plural!r} (served: {served})")
 
