@@ -2,15 +2,15 @@
 (read-only over HTTP), CustomResourceDefinitions and the custom resources they define (full CRUD), for
 tests and the demo. Standard library only (plus PyYAML for ``load_yaml``).
 
-Theory of operation. Writes come through the Python API (``apply``/``delete``), or over HTTP for CRDs and
-custom resources (``bgpsvc.lab.customresource``), into an ``ObjectStore``
-that keeps one global resourceVersion and a bounded event history. Each HTTP request runs in its own
-thread (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). What follows the Kubernetes API concepts page
+Theory of operation. Writes come through the Python API (``apply``/``delete``), or over HTTP for CRDs
+and custom resources (``bgpsvc.lab.customresource``), into an ``ObjectStore`` that keeps one global
+resourceVersion and a bounded event history. Each HTTP request runs in its own thread (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). What follows the Kubernetes API concepts page
 ("Efficient detection of changes", "Watch bookmarks", "Retrieving large results sets in chunks",
 "Resource versions") and the apiserver's cacher where the page is silent:
 
 - List: ``{"kind": "<Kind>List", "apiVersion", "metadata": {"resourceVersion"[, "continue",
-  "remainingItemCount"]}, "items"}``; items carry no kind/apiVersion (typed lists omit them). ``limit`` +
+  "remainingItemCount"]}, "items"}``; items carry no kind/apiVersion (typed lists omit them; custom
+  resources' unstructured lists keep them). ``limit`` +
   ``continue`` page through a consistent snapshot: the token is base64url(JSON ``{"v":"meta.k8s.io/v1",
   "rv":N,"start":"<next key>"}``) as upstream, and every page is served at ``rv``. A token whose version
   left the history gets 410 ``Expired`` plus an inconsistent-continue token (``rv:-1``) in the Status.
