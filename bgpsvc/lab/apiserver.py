@@ -4,7 +4,8 @@ tests and the demo. Standard library only (plus PyYAML for ``load_yaml``).
 
 Theory of operation. Writes come through the Python API (``apply``/``delete``), or over HTTP for CRDs
 and custom resources (``bgpsvc.lab.customresource``), into an ``ObjectStore`` that keeps one global
-resourceVersion and a bounded event history. Each HTTP request runs in its own thread (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). What follows the Kubernetes API concepts page
+resourceVersion and a bounded event history. Each HTTP request runs in its own thread
+(``ThreadingHTTPServer``, HTTP/1.1 keep-alive). What follows the Kubernetes API concepts page
 ("Efficient detection of changes", "Watch bookmarks", "Retrieving large results sets in chunks",
 "Resource versions") and the apiserver's cacher where the page is silent:
 
