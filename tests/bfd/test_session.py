@@ -90,7 +90,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize(("local", "received"), sorted(EXPECTED), ids=lambda s: str(s))
+@pytest.mark.parametrize(("local", "received"), sorted(EXPECTED), ids=str)
 def test_every_pair_of_the_6_8_6_table(local: State, received: State) -> None:
     s = bring_to(local)
     s.receive_packet(peer(received), 1.0)
@@ -287,7 +287,9 @@ def test_going_down_drops_back_to_one_second() -> None:
     s.handle_timer(10.0)
     assert s.state is S.DOWN
     (pkt, *_) = s.packets_to_send()
-    assert pkt.desired_min_tx == 1_000_000 and not pkt.poll and pkt.diag == Diag.CONTROL_DETECTION_TIME_EXPIRED
+    assert (
+        pkt.desired_min_tx == 1_000_000 and not pkt.poll and pkt.diag == Diag.CONTROL_DETECTION_TIME_EXPIRED
+    )
 
 
 # ------------------------------------------------------------------ admin, TTL, auth
@@ -365,7 +367,9 @@ inputs = st.lists(
         st.tuples(st.just("packet"), packets(), st.sampled_from([None, 255, 254])),
         st.tuples(st.just("time"), st.floats(0, 3)),
         st.tuples(st.sampled_from(["admin_down", "enable"])),
-        st.tuples(st.just("timers"), st.integers(1, 2_000_000), st.integers(0, 2_000_000), st.integers(1, 10)),
+        st.tuples(
+            st.just("timers"), st.integers(1, 2_000_000), st.integers(0, 2_000_000), st.integers(1, 10)
+        ),
     ),
     max_size=40,
 )
