@@ -280,8 +280,10 @@ class BfdThread:
         on_event: Callable[[BfdEvent], None] | None = None,
         event_loop: asyncio.AbstractEventLoop | None = None,
         thread_init: Callable[[], None] | None = None,
+        driver_class: type[BfdDriver] = BfdDriver,
         **driver_kw: Any,
     ) -> None:
+        self._driver_class = driver_class
         self._on_event = on_event
         self._event_loop = event_loop
         self._thread_init = thread_init
@@ -306,7 +308,7 @@ class BfdThread:
             ready.set_exception(exc)
             return
         self._loop = loop
-        self.driver = BfdDriver(on_event=self._deliver, **self._driver_kw)
+        self.driver = self._driver_class(on_event=self._deliver, **self._driver_kw)
 
         async def begin() -> None:
             assert self.driver is not None
