@@ -15,7 +15,8 @@ ALLOWED = {
     "fsm": {"wire", "fsm"},
     "rib": {"wire", "rib"},
     "k8s": {"wire", "rib", "k8s"},
-    "aio": {"wire", "fsm", "rib", "aio"},
+    "bfd": {"wire", "bfd"},
+    "aio": {"wire", "fsm", "rib", "bfd", "aio"},
     "lab": {"lab", "k8s", "wire"},
 }
 
@@ -48,7 +49,7 @@ def test_package_imports_only_what_it_may(package: str) -> None:
 
 def test_wire_uses_the_standard_library_only() -> None:
     stdlib = set(sys.stdlib_module_names)
-    for path in (PKG / "wire").rglob("*.py"):
+    for path in [*(PKG / "wire").rglob("*.py"), *(PKG / "bfd").rglob("*.py")]:
         for mod in imports(path):
             top = mod.split(".")[0]
             assert top in stdlib or top in ("bgpsvc", "__future__"), f"{path.name} imports {mod}"
@@ -62,7 +63,7 @@ def test_only_k8s_touches_the_kubernetes_client() -> None:
 
 
 def test_only_aio_and_the_top_level_touch_asyncio_and_sockets() -> None:
-    for package in ("wire", "fsm", "rib"):
+    for package in ("wire", "fsm", "rib", "bfd"):
         for path in (PKG / package).rglob("*.py"):
             bad = {m for m in imports(path) if m.split(".")[0] in ("asyncio", "socket", "time", "threading")}
             assert not bad, f"{path.relative_to(PKG)} imports {bad}"
