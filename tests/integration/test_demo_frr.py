@@ -10,7 +10,7 @@ from bgpsvc.lab import netlab
 
 def test_demo_with_frr_shows_kernel_ecmp_routes() -> None:
     netlab.require_root_and_frr()
-    cmd = [sys.executable, "-m", "bgpsvc.app.cli", "demo", "--mode", "frr", "--duration", "0", "--pause", "0.3"]
+    cmd = [sys.executable, "-m", "bgpsvc", "demo", "--mode", "frr", "--duration", "0", "--pause", "0.3"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err

@@ -12,9 +12,9 @@ from typing import Any
 
 from bgpsvc.aio import PeerConfig, Speaker, SpeakerConfig
 from bgpsvc.app.config import parse_config
+from bgpsvc.app.node import NodeSpeaker
 from bgpsvc.fsm import SessionDown
 from bgpsvc.lab.apiserver import ApiServer
-from bgpsvc.app.node import NodeSpeaker
 from bgpsvc.wire import IPV4_UNICAST, Prefix
 from tests.loopback import free_port, wait_for
 
