@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from bgpsvc.k8s.informer import iter_lines
+from bgpsvc.k8s.listwatch import iter_lines
 from bgpsvc.lab import ApiServer
 from bgpsvc.lab.fielderrors import Invalid
 
