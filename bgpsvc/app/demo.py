@@ -294,7 +294,7 @@ class FrrDemo(Demo):
             path.write_text(yaml.safe_dump(cfg))
             self.procs.append(
                 ns.popen(
-                    [sys.executable, "-m", "bgpsvc.cli", "run", "-c", str(path)],
+                    [sys.executable, "-m", "bgpsvc", "run", "-c", str(path)],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

@@ -35,11 +35,11 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
 
-from ..rib import AdjRibIn, AdjRibOut, Export, RouteAttrs
-from ..wire import CeaseSubcode, Family, GracefulRestart, Prefix
+from ..rib import AdjRibIn, AdjRibOut, RouteAttrs
+from ..wire import CeaseSubcode, GracefulRestart, Prefix
+from .advertise import STREAM_CHUNK, Advertising, Conn
 from .collision import keep_existing
 from .config import SessionConfig
 from .events import (
@@ -47,55 +47,24 @@ from .events import (
     CloseRequested,
     ConnectionFailed,
     ConnectRequested,
-    DownKind,
-    EndOfRibReceived,
-    EndOfRibSent,
     RouteRefreshRequested,
     SessionDown,
     SessionEvent,
     SessionUp,
-    StaleRoutesFlushed,
-    StaleRoutesKept,
     State,
     StateChanged,
     UpdateReceived,
 )
+from .inputs import PeerTimer
+from .restart import RestartHelper
 from .session import Session
 from .status import PeerStatus
 from .tally import Tally
 
-#: Prefixes per step when streaming a first table: ~25-40 kB of UPDATEs, a few ms of work per step.
-STREAM_CHUNK = 5000
 _NO_ROUTES: Mapping[Prefix, RouteAttrs] = {}
 
 
-class PeerTimer(Enum):
-    """The Peer's own deadlines, beside its sessions' timers."""
-
-    RESTART = "RestartTimer"  # RFC 4724 §4.2: the peer's stale routes go when it expires
-    STREAM = "StreamStep"  # the next chunk of a large first table
-
-
-@dataclass(slots=True)
-class _Conn:
-    session: Session
-    outgoing: bool
-    local_address: str | None
-    paused: bool = False
-
-
-@dataclass(slots=True)
-class _Stream:
-    """A first table on its way out in chunks."""
-
-    rib: AdjRibOut
-    items: list[tuple[Prefix, RouteAttrs]]
-    desired: Mapping[Prefix, RouteAttrs]
-    families: tuple[Family, ...]
-    pos: int = 0
-
-
-class Peer:
+class Peer(Advertising, RestartHelper):
     """Everything about one BGP neighbour except sockets and clocks (RFC 4271, 4724, 2918)."""
 
     def __init__(self, config: SessionConfig, *, hold_initial: bool = False) -> None:
@@ -106,7 +75,7 @@ class Peer:
         self.deadlines: dict[PeerTimer, float] = {}
         self.graceful_shutdown = False
         self.tally = Tally()
-        self._conns: dict[int, _Conn] = {}
+        self._conns: dict[int, Conn] = {}
         self._primary: int | None = None  # the connection of ``self.session``
         self._colliding: int | None = None  # an incoming connection with its own Session
         self._closing: dict[int, bytes] = {}  # last bytes of connections being closed
@@ -115,7 +84,7 @@ class Peer:
         self._desired: Mapping[Prefix, RouteAttrs] = _NO_ROUTES
         self._hold_initial = hold_initial
         self._initial_pending = False
-        self._stream: _Stream | None = None
+        self._stream = None
         self._push_pending = False
         self._peer_gr: GracefulRestart | None = None
 
@@ -202,7 +171,7 @@ class Peer:
         """A TCP connection to or from this peer is up (RFC 4271 §8.2.2 events 16/17)."""
         if outgoing:
             self._connecting = False
-        record = _Conn(self.session, outgoing, local_address)
+        record = Conn(self.session, outgoing, local_address)
         state = self.session.state
         if state in (State.CONNECT, State.ACTIVE) and self._primary is None:
             self._conns[conn] = record
@@ -287,34 +256,6 @@ class Peer:
     def next_event(self) -> AnyPeerEvent | None:
         """The next event for the driver, or None."""
         return self._events.popleft() if self._events else None
-
-    # ------------------------------------------------------------------ routes
-
-    def set_desired(self, desired: Mapping[Prefix, RouteAttrs], now: float) -> None:
-        """The whole desired set (kept by reference, not copied); the peer gets the difference."""
-        self._desired = desired
-        self._push(now)
-
-    def release_initial(self, now: float) -> None:
-        """The desired set is complete: send the held first table and End-of-RIB."""
-        self._hold_initial = False
-        if self._initial_pending:
-            self._initial_pending = False
-            self._push(now, initial=True)
-
-    def set_graceful_shutdown(self, on: bool, now: float) -> None:
-        """Re-advertise everything with GRACEFUL_SHUTDOWN (RFC 8326 §4) or back."""
-        self.graceful_shutdown = on
-        if self.rib_out is not None:
-            self.rib_out.set_export(replace(self.rib_out.export, graceful_shutdown=on))
-            self._push(now)
-
-    def withdraw_all(self, now: float) -> None:
-        """Withdraw everything (before a final Cease, so nothing lingers as stale at the peer)."""
-        self._stream = None
-        self.deadlines.pop(PeerTimer.STREAM, None)
-        if self.rib_out is not None and self.session.established:
-            self._send(self.rib_out.update({}), now)
 
     # ------------------------------------------------------------------ status
 
@@ -465,28 +406,6 @@ class Peer:
 
     # ------------------------------------------------------------------ session up and down
 
-    def _export(self, params_peer_as: int, four_octet_as: bool, extended_next_hop: bool) -> Export:
-        """Next hops (RFC 4271 §5.1.3): configured, else our address on this connection."""
-        p = self.config.peer
-        local = self._conns[self._primary].local_address if self._primary is not None else None
-        local_ip = ipaddress.ip_address(local.split("%")[0]) if local else None
-        v4 = ipaddress.IPv4Address(p.next_hop_v4) if p.next_hop_v4 else None
-        if v4 is None and isinstance(local_ip, ipaddress.IPv4Address):
-            v4 = local_ip
-        v6 = ipaddress.IPv6Address(p.next_hop_v6) if p.next_hop_v6 else None
-        if v6 is None and isinstance(local_ip, ipaddress.IPv6Address) and not local_ip.is_link_local:
-            v6 = local_ip
-        return Export(
-            self.config.local_as,
-            params_peer_as,
-            next_hop_v4=v4,
-            next_hop_v6=v6,
-            link_local_v6=ipaddress.IPv6Address(p.link_local_v6) if p.link_local_v6 else None,
-            four_octet_as=four_octet_as,
-            graceful_shutdown=self.graceful_shutdown,
-            extended_next_hop=extended_next_hop,
-        )
-
     def _established(self, ev: SessionUp, now: float) -> None:
         params = ev.params
         export = self._export(params.peer_as, params.ctx.four_octet_as, bool(params.extended_next_hop))
@@ -504,122 +423,13 @@ class Peer:
         else:
             self._push(now, initial=True)
 
-    def _keep_forwarding_families(self) -> None:
-        """Back after a restart: stale routes of families without preserved forwarding go now (§4.2)."""
-        rib = self.rib_in
-        if rib is None or PeerTimer.RESTART not in self.deadlines:
-            return
-        gr = self._peer_gr
-        kept = {Family(f.afi, f.safi) for f in gr.families if f.forwarding} if gr is not None else set()
-        flushed = sum(rib.end_of_rib(family) for family in list(rib.routes) if family not in kept)
-        if gr is None:
-            self.deadlines.pop(PeerTimer.RESTART, None)
-        if flushed:
-            why = "peer back without graceful restart" if gr is None else "forwarding state not preserved"
-            self._events.append(StaleRoutesFlushed(flushed, why))
-
     def _down(self, ev: SessionDown, now: float) -> None:
         self._initial_pending = False
         self._stream = None
         self.deadlines.pop(PeerTimer.STREAM, None)
         self._push_pending = False
         self.rib_out = None
-        rib_in, gr = self.rib_in, self._peer_gr
-        if rib_in is None:
-            return
-        note = ev.reason.notification
-        hard_reset = note is not None and note.code == 6 and note.subcode == CeaseSubcode.HARD_RESET
-        our_n = self.config.graceful_restart is not None and self.config.graceful_restart.notification
-        # RFC 4724 §4.2 (and RFC 8538 §3 with the N bit on both sides): keep the peer's routes as stale.
-        retain = ev.was_established and (
-            ev.reason.kind in (DownKind.TCP_FAILED, DownKind.HOLD_TIMER_EXPIRED)
-            or (gr is not None and gr.notification and our_n and not hard_reset)
-        )
-        if not retain or gr is None:
-            rib_in.clear()
-            return
-        kept = [Family(f.afi, f.safi) for f in gr.families]
-        for family in list(rib_in.routes):
-            if family not in kept:
-                rib_in.routes.pop(family)
-        count = rib_in.mark_stale(kept)
-        self.deadlines[PeerTimer.RESTART] = now + gr.restart_time
-        self._events.append(StaleRoutesKept(count, gr.restart_time))
+        self._retain_or_clear(ev, now)
 
-    def _restart_time_over(self) -> None:
-        if self.rib_in is not None:
-            dropped = self.rib_in.flush_stale()
-            self._events.append(StaleRoutesFlushed(dropped, "restart time over"))
 
-    def _received(self, ev: UpdateReceived) -> None:
-        if self.rib_in is None:
-            return
-        if ev.looped:  # the session found our AS in the path (RFC 4271 §9.1.2)
-            self.rib_in.withdraw(ev.update.withdrawals() + ev.update.announced())
-            return
-        self.rib_in.apply(ev.update)
-        eor = ev.update.end_of_rib
-        if eor is not None:
-            removed = self.rib_in.end_of_rib(eor)
-            self._events.append(EndOfRibReceived(eor, removed))
-
-    def _refresh(self, ev: RouteRefreshRequested, now: float) -> None:
-        params = self.session.params
-        if ev.subtype != 0 or self.rib_out is None or params is None:
-            return
-        self._send(self.rib_out.refresh(ev.family, params.enhanced_route_refresh), now)
-
-    # ------------------------------------------------------------------ advertising
-
-    def _send(self, msgs: list[bytes], now: float) -> None:
-        if msgs:
-            self.session.send_updates(msgs, now)
-
-    def _push(self, now: float, initial: bool = False) -> None:
-        """Bring the peer to the desired set (the first time: stream it, then End-of-RIB)."""
-        rib, params = self.rib_out, self.session.params
-        if rib is None or params is None or not self.session.established or self._initial_pending:
-            return
-        if self._stream is not None:
-            self._push_pending = True  # picked up when the first table has gone out
-            return
-        desired = self._desired
-        if initial and len(desired) > STREAM_CHUNK:
-            afis = {f.afi for f in params.families}
-            items = [(p, r) for p, r in desired.items() if p[0] in afis]
-            self._stream = _Stream(rib, items, desired, params.families)
-            self._schedule_stream(now)
-            return
-        msgs = rib.update(desired, params.families)
-        if initial:
-            msgs += rib.end_of_rib(params.families)
-            self._events.append(EndOfRibSent(len(rib.sent), params.families))
-        self._send(msgs, now)
-
-    def _schedule_stream(self, now: float) -> None:
-        primary = self._conns.get(self._primary) if self._primary is not None else None
-        if primary is None or not primary.paused:
-            self.deadlines[PeerTimer.STREAM] = now
-
-    def _stream_step(self, now: float) -> None:
-        """One chunk of the first table, or the closing catch-up diff and End-of-RIB."""
-        st = self._stream
-        if st is None or st.rib is not self.rib_out or not self.session.established:
-            self._stream = None
-            return
-        if st.pos < len(st.items):
-            chunk = dict(st.items[st.pos : st.pos + STREAM_CHUNK])
-            st.pos += STREAM_CHUNK
-            delta = st.rib.announce_delta(chunk)
-            if delta:
-                msgs = st.rib.pack(delta)
-                st.rib.commit(delta)
-                self._send(msgs, now)
-            self._schedule_stream(now)
-            return
-        self._stream = None
-        changed = self._push_pending or self._desired is not st.desired
-        self._push_pending = False
-        msgs = st.rib.update(self._desired, st.families) if changed else []
-        self._send(msgs + st.rib.end_of_rib(st.families), now)
-        self._events.append(EndOfRibSent(len(st.rib.sent), st.families))
+__all__ = ["STREAM_CHUNK", "Peer", "PeerTimer"]
