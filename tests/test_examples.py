@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.loopback import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -15,7 +17,7 @@ def run(*args: str, timeout: float = 120) -> str:
 
 
 def test_library_example_announces_withdraws_and_stops_gracefully() -> None:
-    out = run(str(ROOT / "examples" / "library_speaker.py"), "--port", "11279")
+    out = run(str(ROOT / "examples" / "library_speaker.py"), "--port", str(free_port()))
     assert "[router] + 198.51.100.0/24 (ipv4-unicast)" in out
     assert "[router] + 2001:db8:10::/48 (ipv6-unicast)" in out
     assert "[router] - 203.0.113.10/32 (ipv4-unicast)" in out
