@@ -1,7 +1,7 @@
 """Adj-RIB-Out: the whole desired set in, a delta out, packed UPDATEs (RFC 4271 §3.2, §9.2).
 
-``diff`` is pure and ``commit`` records what was queued, so "nothing to do" is an empty delta and
-nothing the peer already has is sent again. Announcements are grouped by their (identical) wire
+``diff`` is pure (it reads what was sent and returns a ``Delta``) and ``commit`` records what was
+queued, so "nothing to do" is an empty delta and nothing the peer already has is sent again. Announcements are grouped by their (identical) wire
 attribute tuple and packed with one encoded attribute block per group.
 """
 
@@ -31,6 +31,8 @@ class Delta:
 
     announce: Mapping[Prefix, Attrs] = field(default_factory=dict)
     withdraw: tuple[Prefix, ...] = ()
+    #: From ``diff``: desired prefixes this session cannot carry (no next hop of their family).
+    unroutable: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self.announce) or bool(self.withdraw)
@@ -60,7 +62,7 @@ class AdjRibOut:
         self.export = export
 
     def diff(self, desired: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None) -> Delta:
-        """Delta from what was sent to ``desired`` (pure: call ``commit`` once the bytes are queued).
+        """Delta from what was sent to ``desired`` (pure: ``commit`` it once the bytes are queued).
 
         A table shares a handful of ``RouteAttrs`` objects, so attributes are built once per distinct
         object and address family; the per-prefix work is dictionary lookups and identity checks.
@@ -77,16 +79,15 @@ class AdjRibOut:
         if not self.sent:
             # The first advertisement: nothing to compare against and nothing to withdraw.
             announce = {p: a for p, a in pairs if a is not None}
-            self.unroutable = len(pairs) - len(announce)
-            return Delta(announce, ()) if announce else EMPTY
+            return Delta(announce, (), len(pairs) - len(announce))
         get = self.sent.get
         announce = {p: a for p, a in pairs if a is not None and (h := get(p)) is not a and h != a}
         keep = {p for p, a in pairs if a is not None}
-        self.unroutable = len(pairs) - len(keep)
+        unroutable = len(pairs) - len(keep)
         if not announce and len(keep) == len(self.sent):
-            return EMPTY
+            return Delta({}, (), unroutable)
         withdraw = tuple(p for p in self.sent if p not in keep)
-        return Delta(announce, withdraw)
+        return Delta(announce, withdraw, unroutable)
 
     def announce_delta(self, routes: Mapping[Prefix, RouteAttrs]) -> Delta:
         """Announcements only, for part of a table (streaming the first advertisement in chunks)."""
@@ -105,6 +106,8 @@ class AdjRibOut:
 
     def commit(self, delta: Delta) -> None:
         """Record that ``delta`` has been queued for the peer."""
+        if delta.unroutable is not None:
+            self.unroutable = delta.unroutable
         self.sent.update(delta.announce)
         for p in delta.withdraw:
             self.sent.pop(p, None)
@@ -137,9 +140,7 @@ class AdjRibOut:
     ) -> list[bytes]:
         """``diff`` + ``pack`` + ``commit`` in one step; the messages must then be sent."""
         delta = self.diff(desired, families)
-        if not delta:
-            return []
-        msgs = self.pack(delta)
+        msgs = self.pack(delta) if delta else []
         self.commit(delta)
         return msgs
 
