@@ -178,14 +178,14 @@ def test_adj_rib_in_cap_and_graceful_restart_stale() -> None:
 
 
 def test_diff_is_pure_and_commit_records_what_cannot_be_sent() -> None:
-    rib = AdjRibOut(Export(64512, 64513, next_hop_v4=V4), DEFAULT)  # no IPv6 next hop on this session
+    rib = AdjRibOut(Export(64512, 64513, next_hop_v6=V6), DEFAULT)  # an IPv6 session: no IPv4 next hop
     desired = {
         Prefix.from_network("198.51.100.0/24"): RouteAttrs(),
         Prefix.from_network("2001:db8:1::/48"): RouteAttrs(),
     }
     delta = rib.diff(desired)
     assert rib.sent == {} and rib.unroutable == 0  # diff changed nothing
-    assert list(delta.announce) == [Prefix.from_network("198.51.100.0/24")] and delta.unroutable == 1
+    assert list(delta.announce) == [Prefix.from_network("2001:db8:1::/48")] and delta.unroutable == 1
     rib.commit(delta)
-    assert rib.unroutable == 1 and list(rib.sent) == [Prefix.from_network("198.51.100.0/24")]
+    assert rib.unroutable == 1 and list(rib.sent) == [Prefix.from_network("2001:db8:1::/48")]
     assert rib.update(desired) == [] and rib.unroutable == 1
