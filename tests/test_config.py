@@ -96,3 +96,35 @@ def test_routes_file_format() -> None:
         parse_routes_file("198.51.100.0/24\n203.0.113.0/24 med\n", "routes.txt")
     with pytest.raises(ConfigError, match=r"^routes\.txt:1\.colour: unknown field"):
         parse_routes_file("198.51.100.0/24 colour=blue\n", "routes.txt")
+
+
+def test_damping_and_the_restart_bit_are_configurable() -> None:
+    """Issue 13: idle hold times per peer (BIRD's error wait time), and the Restart State bit on start."""
+    from bgpsvc.aio import session_config
+    from bgpsvc.fsm import Session, State, build_open
+    from bgpsvc.wire import GracefulRestart
+
+    data = yaml.safe_load(GOOD)
+    data["peers"][0].update(idle_hold_time=5, max_idle_hold_time=300, connect_retry_time=1)
+    data["restarting_on_start"] = False
+    cfg = parse_config(data)
+    (peer,) = cfg.speaker.peers
+    assert (peer.idle_hold_time, peer.max_idle_hold_time) == (5.0, 300.0)
+    sc = session_config(cfg.speaker, peer, restarting=cfg.speaker.restarting_on_start)
+    gr = build_open(sc).get(GracefulRestart)
+    assert gr is not None and not gr.restarting
+    s = Session(sc)
+    s.start(0.0)
+    s.connection_made(0.0)
+    s.handle_timer(240.0)  # no OPEN: the hold timer ends the attempt (a failure, damped)
+    assert s.state is State.IDLE
+    hold = s.get_timer()
+    assert hold is not None and 240 + 5 * 0.75 <= hold <= 240 + 5
+    default = parse_config(yaml.safe_load(GOOD)).speaker
+    assert default.restarting_on_start and (
+        default.peers[0].idle_hold_time,
+        default.peers[0].max_idle_hold_time,
+    ) == (
+        1.0,
+        120.0,
+    )
