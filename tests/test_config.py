@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bgpsvc.aio import session_config
 from bgpsvc.app.config import ConfigError, load_config, parse_config, parse_routes_file
+from bgpsvc.fsm import Session, State, build_open
 from bgpsvc.rib import RouteAttrs
-from bgpsvc.wire import IPV4_UNICAST, Community, Prefix
+from bgpsvc.wire import IPV4_UNICAST, Community, GracefulRestart, Prefix
 
 GOOD = """
 local_as: 64512
@@ -100,10 +102,6 @@ def test_routes_file_format() -> None:
 
 def test_damping_and_the_restart_bit_are_configurable() -> None:
     """Issue 13: idle hold times per peer (BIRD's error wait time), and the Restart State bit on start."""
-    from bgpsvc.aio import session_config
-    from bgpsvc.fsm import Session, State, build_open
-    from bgpsvc.wire import GracefulRestart
-
     data = yaml.safe_load(GOOD)
     data["peers"][0].update(idle_hold_time=5, max_idle_hold_time=300, connect_retry_time=1)
     data["restarting_on_start"] = False
