@@ -117,7 +117,12 @@ class Speaker:
         """The desired set is complete: sessions may send their initial table and End-of-RIB."""
         if self._holding:
             self._holding = False
+            self._push_scheduled = False  # the push below is the scheduled one, done now
             for d in self.drivers:
+                # The first table must be the whole current set: a ``set_routes`` just before this call
+                # has not reached the peers yet, and End-of-RIB after a partial table makes a graceful-
+                # restart helper flush the rest (RFC 4724 §4.2).
+                d.peer.set_desired(self._desired, d.now())
                 d.peer.release_initial(d.now())
                 d.flush()
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bgpsvc.aio import PeerConfig, Speaker, SpeakerConfig
-from bgpsvc.fsm import SessionDown, SessionUp, State
+from bgpsvc.fsm import EndOfRibReceived, SessionDown, SessionUp, State, UpdateReceived
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import IPV4_UNICAST, Keepalive, Notification, Open, Prefix, encode, split_messages
 from tests.loopback import free_port, wait_for
@@ -226,5 +226,59 @@ def test_zero_drain_or_a_second_stop_skips_the_wait(drain: float) -> None:
         await asyncio.wait_for(first, 5)
         assert time.monotonic() - t0 < 3
         await b.stop(0)
+
+    asyncio.run(main())
+
+
+def test_a_held_first_table_released_right_after_set_routes_is_whole_before_end_of_rib() -> None:
+    """The node speaker sets its routes and releases the first table in one step: the End-of-RIB must
+    follow the whole set, or a graceful-restart helper flushes the routes it kept (RFC 4724 §4.2)."""
+
+    async def main() -> None:
+        port = free_port()
+        collector = Speaker(
+            SpeakerConfig(
+                64500,
+                "192.0.2.1",
+                listen=(("127.0.0.1", port),),
+                peers=(PeerConfig("127.0.0.2", 64512, port=port, passive=True, store_routes=True),),
+            )
+        )
+        node = Speaker(
+            SpeakerConfig(
+                64512,
+                "192.0.2.2",
+                peers=(
+                    PeerConfig(
+                        "127.0.0.1", 64500, port=port, local_address="127.0.0.2", connect_retry_time=0.5
+                    ),
+                ),
+            ),
+            hold_initial=True,
+        )
+        before_eor: set[Prefix] = set()
+        eor = asyncio.Event()
+
+        async def watch() -> None:
+            async for ev in collector.events():
+                if isinstance(ev.event, UpdateReceived) and not eor.is_set():
+                    before_eor.update(p for _, p in ev.event.update.announced())
+                elif isinstance(ev.event, EndOfRibReceived):
+                    eor.set()
+
+        task = asyncio.create_task(watch())
+        await collector.start()
+        await node.start()
+        node.set_routes({"198.51.100.0/24": RouteAttrs()})  # the static routes, known at start
+        await node.wait_established(15)
+        await asyncio.sleep(0.2)
+        table = {Prefix.from_network(f"203.0.113.{i}/32"): RouteAttrs() for i in range(8)}
+        node.set_routes({Prefix.from_network("198.51.100.0/24"): RouteAttrs(), **table})  # first reconcile
+        node.release_initial()
+        await asyncio.wait_for(eor.wait(), 10)
+        assert before_eor == {Prefix.from_network("198.51.100.0/24"), *table}
+        await node.stop(0)
+        await collector.stop(0)
+        task.cancel()
 
     asyncio.run(main())
