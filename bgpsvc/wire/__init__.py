@@ -1,6 +1,7 @@
 """The BGP-4 wire codec: bytes <-> frozen message objects (RFC 4271 §4 and extensions). No I/O, no clock."""
 
-from .aspath import As4Path, AsPath, AsPathSegment, merge_as4_path, two_octet_path
+from .as4 import merge_as4, merge_as4_path, split_as4, two_octet_path
+from .aspath import As4Path, AsPath, AsPathSegment
 from .attr_base import PathAttribute, encode_attribute
 from .attr_block import decode_attributes, encode_attributes
 from .attributes import (
@@ -16,8 +17,6 @@ from .attributes import (
     OriginatorId,
     Otc,
     UnknownAttribute,
-    merge_as4,
-    split_as4,
 )
 from .capabilities import (
     CAPABILITIES,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from struct import Struct
 from typing import Self
 
-from .aspath import As4Path, AsPath, merge_as4_path, two_octet_path
+from .aspath import As4Path, AsPath
 from .attr_base import (
     OPTIONAL_NON_TRANSITIVE,
     OPTIONAL_TRANSITIVE,
@@ -45,8 +45,6 @@ __all__ = [
     "OriginatorId",
     "Otc",
     "UnknownAttribute",
-    "merge_as4",
-    "split_as4",
 ]
 
 
@@ -358,54 +356,3 @@ ATTRIBUTES: dict[int, type[PathAttribute]] = {
         Otc,
     )
 }
-
-
-def _replace(
-    attrs: tuple[PathAttribute, ...], drop: set[int], add: list[PathAttribute]
-) -> tuple[PathAttribute, ...]:
-    kept = [a for a in attrs if a.type_code not in drop]
-    return tuple(sorted(kept + add, key=lambda a: a.type_code))
-
-
-def split_as4(attrs: tuple[PathAttribute, ...]) -> tuple[PathAttribute, ...]:
-    """Attributes as a NEW speaker sends them to an OLD (2-octet) peer (RFC 6793 §4.2.2).
-
-    AS_PATH gets AS_TRANS in place of 4-octet AS numbers plus an AS4_PATH with the true path;
-    AGGREGATOR likewise with AS4_AGGREGATOR. Encode the result with a 2-octet ``Negotiated``.
-    """
-    add: list[PathAttribute] = []
-    drop: set[int] = {AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR}
-    for a in attrs:
-        if isinstance(a, AsPath):
-            trans, as4 = two_octet_path(a)
-            drop.add(AttrType.AS_PATH)
-            add.append(trans)
-            if as4 is not None:
-                add.append(as4)
-        elif isinstance(a, Aggregator) and a.asn > 0xFFFF:
-            drop.add(AttrType.AGGREGATOR)
-            add += [Aggregator(AS_TRANS, a.address), As4Aggregator(a.asn, a.address)]
-    return _replace(attrs, drop, add)
-
-
-def merge_as4(attrs: tuple[PathAttribute, ...]) -> tuple[PathAttribute, ...]:
-    """The true attributes of a route received from an OLD (2-octet) peer (RFC 6793 §4.2.3).
-
-    If AGGREGATOR carries an AS other than AS_TRANS, AS4_AGGREGATOR and AS4_PATH are ignored.
-    """
-    by_type = {a.type_code: a for a in attrs}
-    as_path = by_type.get(AttrType.AS_PATH)
-    as4_path = by_type.get(AttrType.AS4_PATH)
-    agg = by_type.get(AttrType.AGGREGATOR)
-    as4_agg = by_type.get(AttrType.AS4_AGGREGATOR)
-    drop: set[int] = {AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR}
-    add: list[PathAttribute] = []
-    if isinstance(agg, Aggregator) and agg.asn != AS_TRANS:
-        return _replace(attrs, drop, add)
-    if isinstance(agg, Aggregator) and isinstance(as4_agg, As4Aggregator):
-        drop.add(AttrType.AGGREGATOR)
-        add.append(Aggregator(as4_agg.asn, as4_agg.address))
-    if isinstance(as_path, AsPath) and isinstance(as4_path, As4Path):
-        drop.add(AttrType.AS_PATH)
-        add.append(merge_as4_path(as_path, as4_path))
-    return _replace(attrs, drop, add)
