@@ -51,11 +51,15 @@ def length_error(reason: str) -> Malformed:
     return Malformed(UpdateSubcode.ATTRIBUTE_LENGTH_ERROR, reason)
 
 
+_pack_short = _HDR.pack
+_NOT_EXTENDED = 0xFF & ~EXTENDED_LENGTH
+
+
 def encode_attribute(flags: int, type_code: int, value: bytes) -> bytes:
     """Attribute header + value, setting the Extended Length bit only when needed (RFC 4271 §4.3)."""
     n = len(value)
     if n <= MAX_SHORT_VALUE:
-        return _HDR.pack(flags & ~EXTENDED_LENGTH, type_code, n) + value
+        return _pack_short(flags & _NOT_EXTENDED, type_code, n) + value
     if n > 0xFFFF:
         raise ValueError(f"attribute {type_code} value of {n} bytes exceeds 65535")
     return _HDR_EXT.pack(flags | EXTENDED_LENGTH, type_code, n) + value
@@ -90,6 +94,16 @@ class PathAttribute:
     MALFORMED: ClassVar[Handling] = Handling.TREAT_AS_WITHDRAW
     #: The section that defines when the attribute is malformed and which handling applies.
     MALFORMED_RFC: ClassVar[str] = "RFC 7606 §3"
+    #: Octets of every value of this type, if fixed: its header is then encoded once, per class.
+    VALUE_SIZE: ClassVar[int | None] = None
+    _HEADER: ClassVar[bytes] = b""
+
+    def __init_subclass__(cls) -> None:
+        # No super(): zero-argument super() breaks in slots dataclasses (they are recreated).
+        if cls.VALUE_SIZE is not None:
+            cls._HEADER = encode_attribute(cls.FLAGS, cls.TYPE, bytes(cls.VALUE_SIZE))[
+                : -cls.VALUE_SIZE or None
+            ]
 
     @property
     def type_code(self) -> int:
@@ -107,6 +121,8 @@ class PathAttribute:
 
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
         """Header and value (RFC 4271 §4.3)."""
+        if self._HEADER:
+            return self._HEADER + self.encode_value(ctx)
         return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
 
 

@@ -61,6 +61,14 @@ _DISCARDED_FROM: dict[int, Rule] = {
     ),
 }
 
+_FLAGS_MASK = OPTIONAL | TRANSITIVE | PARTIAL  # the low four bits are ignored (RFC 4271 §4.3)
+#: Types whose decoding depends only on their value once the flags are exactly the type's own.
+_PLAIN_FLAGS = {
+    code: cls.FLAGS
+    for code, cls in ATTRIBUTES.items()
+    if code not in _MP_TYPES and code not in _DISCARDED_FROM
+}
+
 #: One attribute's outcome: kept, an error to report (soft handling), or nothing (dropped silently).
 Outcome = PathAttribute | UpdateMessageError | None
 
@@ -104,13 +112,21 @@ def decode_attributes(
                 )
             )
             break
-        raw = block[i:end]
-        i = end
+        at, i = i, end
         if type_code in seen:
-            errors.append(_repeated(type_code, raw))
+            errors.append(_repeated(type_code, block[at:end]))
             continue
         seen.add(type_code)
-        outcome = _decode_one(flags, type_code, raw, block[start:end], ctx)
+        if _PLAIN_FLAGS.get(type_code) == flags & _FLAGS_MASK:
+            # The common case, decoded without the checks below: a recognised attribute with exactly
+            # its type's flags and no rule that depends on the session.
+            cls = ATTRIBUTES[type_code]
+            try:
+                out.append(cls.decode_value(block[start:end], ctx))
+            except Malformed as exc:
+                errors.append(_malformed(cls, exc, block[at:end]))
+            continue
+        outcome = _decode_one(flags, type_code, block[at:end], block[start:end], ctx)
         if isinstance(outcome, UpdateMessageError):
             errors.append(outcome)
         elif outcome is not None:

@@ -29,6 +29,7 @@ from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, Negotiated
 
 _U32 = Struct(">I")
+_ORIGIN_VALUES = (b"\x00", b"\x01", b"\x02")
 _AGG2 = Struct(">H4s")
 _AGG4 = Struct(">I4s")
 
@@ -62,6 +63,7 @@ class Origin(PathAttribute):
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 7606 §7.1"
+    VALUE_SIZE = 1
 
     value: int = 0
 
@@ -73,7 +75,7 @@ class Origin(PathAttribute):
         return ("igp", "egp", "incomplete")[self.value]
 
     def encode_value(self, ctx: Negotiated) -> bytes:
-        return bytes((self.value,))
+        return _ORIGIN_VALUES[self.value]
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
@@ -92,6 +94,7 @@ class NextHop(PathAttribute):
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 7606 §7.3"
+    VALUE_SIZE = 4
 
     address: ipaddress.IPv4Address
 
@@ -124,6 +127,7 @@ class MultiExitDisc(PathAttribute):
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 7606 §7.4"
+    VALUE_SIZE = 4
 
     value: int = 0
 
@@ -146,6 +150,7 @@ class LocalPref(PathAttribute):
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 7606 §7.5"
+    VALUE_SIZE = 4
 
     value: int = 100
 
@@ -168,6 +173,7 @@ class AtomicAggregate(PathAttribute):
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.ATTRIBUTE_DISCARD
     MALFORMED_RFC = "RFC 7606 §7.6"
+    VALUE_SIZE = 0
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return b""
@@ -245,6 +251,7 @@ class OriginatorId(PathAttribute):
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 7606 §7.9"
+    VALUE_SIZE = 4
 
     address: ipaddress.IPv4Address
 
@@ -296,6 +303,7 @@ class Otc(PathAttribute):
     FLAGS = OPTIONAL_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 9234 §5"
+    VALUE_SIZE = 4
 
     asn: int
 
