@@ -12,6 +12,9 @@ checks below; the first that finds a problem decides its outcome:
 6. not acceptable from this peer (``_DISCARDED_FROM``)              -> ignored or discarded
 7. the class's ``decode_value``                                     -> its ``MALFORMED`` handling
 
+An attribute whose flags are exactly its type's, and that no peer rule touches, cannot fail 3-6 and
+goes straight to 7 (the common case, kept fast).
+
 Soft outcomes (attribute discard, treat-as-withdraw) are returned as ``UpdateMessageError`` values
 that name the attribute, the handling, the RFC sections and a reason; the session logs each once.
 Session reset and AFI/SAFI disable raise. Nothing here logs.

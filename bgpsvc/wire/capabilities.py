@@ -234,7 +234,9 @@ class AddPath(Capability):
         if not value or len(value) % 4:
             raise CapabilityError(cls.CODE, "length is not a non-zero multiple of 4")
         entries = (_AFI_SAFI_FLAGS.unpack_from(value, i) for i in range(0, len(value), 4))
-        # RFC 7911 §4: an entry whose Send/Receive value is not 1, 2 or 3 SHOULD be ignored.
+        # RFC 7911 §4: any other Send/Receive value means the capability "SHOULD be treated as not
+        # understood and ignored", never an OPEN error. Like FRR (bgp_open.c), only the entries that
+        # carry such a value are dropped; the peer's other families stand.
         return cls(tuple(e for e in entries if e[2] in (ADD_PATH_RECEIVE, ADD_PATH_SEND, ADD_PATH_BOTH)))
 
 

@@ -41,7 +41,8 @@ class Update:
     withdrawn: tuple[Prefix, ...] = ()
     attributes: tuple[PathAttribute, ...] = ()
     nlri: tuple[Prefix, ...] = ()
-    #: Non-fatal RFC 7606 errors found while decoding (not part of equality).
+    #: Non-fatal RFC 7606 outcomes found while decoding, one per problem, each naming the attribute,
+    #: handling, RFC section and reason (``UpdateMessageError.summary``); not part of equality.
     errors: tuple[UpdateMessageError, ...] = field(default=(), compare=False)
 
     TYPE = _UPDATE

@@ -1013,8 +1013,8 @@ def test_open_hold_times_0_and_3_accepted() -> None:
 
 
 def test_add_path_entry_with_undefined_send_receive_is_ignored() -> None:
-    """RFC 7911 §4: an entry whose Send/Receive value is not 1, 2 or 3 "SHOULD be ignored"; the OPEN
-    is accepted and the other entries stand."""
+    """RFC 7911 §4: a Send/Receive value other than 1, 2 or 3 is "treated as not understood and
+    ignored", not an OPEN error; the entries carrying it are dropped and the others stand (as FRR)."""
     params = h(
         "02 0e"  # optional parameter: Capabilities, length 14
         "45 0c"  # capability 69 (ADD-PATH), length 12
