@@ -179,7 +179,9 @@ def _malformed(cls: type[PathAttribute], exc: Malformed, raw: bytes) -> UpdateMe
     """The error for a value ``decode_value`` rejected; raised if it is AFI/SAFI disable or stronger."""
     handling = exc.handling or cls.MALFORMED
     rfc = f"{exc.rfc}, {cls.MALFORMED_RFC}" if exc.rfc else cls.MALFORMED_RFC
-    error = UpdateMessageError(exc.subcode, raw, exc.reason, handling=handling, attr_type=cls.TYPE, rfc=rfc)
+    error = UpdateMessageError(
+        exc.subcode, raw, exc.reason, handling=handling, attr_type=int(cls.TYPE), rfc=rfc
+    )
     if handling >= _DISABLE:
         raise error
     return error
@@ -187,7 +189,7 @@ def _malformed(cls: type[PathAttribute], exc: Malformed, raw: bytes) -> UpdateMe
 
 def _mp_precheck(cls: type[PathAttribute], flags: int, raw: bytes, value: bytes) -> UpdateMessageError | None:
     """MP_REACH/MP_UNREACH before their value is parsed (RFC 7606 §5.3, §3(j); RFC 4760 §7)."""
-    type_code = cls.TYPE
+    type_code = int(cls.TYPE)
     family = mp_family(value)
     if family is None:
         # Not even the AFI/SAFI can be read, so no family can be disabled.
