@@ -1,7 +1,9 @@
 """The BGP-4 wire codec: bytes <-> frozen message objects (RFC 4271 §4 and extensions). No I/O, no clock."""
 
-from .aspath import As4Path, AsPath, AsPathSegment, merge_as4_path, two_octet_path
+from .as4 import merge_as4, merge_as4_path, split_as4, two_octet_path
+from .aspath import As4Path, AsPath, AsPathSegment
 from .attr_base import PathAttribute, encode_attribute
+from .attr_block import decode_attributes, encode_attributes
 from .attributes import (
     ATTRIBUTES,
     Aggregator,
@@ -15,8 +17,6 @@ from .attributes import (
     OriginatorId,
     Otc,
     UnknownAttribute,
-    merge_as4,
-    split_as4,
 )
 from .capabilities import (
     CAPABILITIES,
@@ -60,14 +60,11 @@ from .constants import (
     SegmentType,
 )
 from .errors import (
-    CeaseError,
     CeaseSubcode,
     ErrorCode,
-    FsmError,
     FsmSubcode,
     Handling,
     HeaderSubcode,
-    HoldTimerExpiredError,
     MessageHeaderError,
     NotificationError,
     OpenMessageError,
@@ -90,7 +87,7 @@ from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, TWO_OCTET, Negotiated
 from .packing import pack_updates, pack_withdrawals
 from .prefix import Prefix, decode_prefixes, encode_prefixes
-from .update import Update, decode_attributes, decode_update, encode_attributes, encode_update, end_of_rib
+from .update import Update, decode_update, encode_update, end_of_rib
 
 __all__ = [
     "AS_TRANS",
@@ -112,7 +109,6 @@ __all__ = [
     "BgpRole",
     "Capability",
     "CapabilityCode",
-    "CeaseError",
     "CeaseSubcode",
     "ClusterList",
     "Communities",
@@ -127,13 +123,11 @@ __all__ = [
     "FourOctetAs",
     "Fqdn",
     "Framer",
-    "FsmError",
     "FsmSubcode",
     "GracefulRestart",
     "GracefulRestartFamily",
     "Handling",
     "HeaderSubcode",
-    "HoldTimerExpiredError",
     "Keepalive",
     "LargeCommunities",
     "LocalPref",

@@ -14,6 +14,7 @@ from .negotiated import Negotiated
 
 _SEG_HDR = Struct(">BB")
 _MAX_SEGMENT = 255
+_CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +66,26 @@ def _encode_segments(segments: tuple[AsPathSegment, ...], four: bool) -> bytes:
     return b"".join(out)
 
 
-def _decode_segments(value: bytes, four: bool, subcode: int) -> tuple[AsPathSegment, ...]:
-    """Parse segments; malformed per RFC 7606 §7.2 (bad type, overrun, underrun, zero-length segment)."""
+def _decode_segments(value: bytes, four: bool, subcode: int, name: str) -> tuple[AsPathSegment, ...]:
+    """Parse segments; malformed per RFC 7606 §7.2 (bad type, overrun, underrun, zero-length segment)
+    and RFC 7607 §2 (AS 0)."""
     width = 4 if four else 2
     segments = []
     i, n = 0, len(value)
     while i < n:
         if n - i < 2:
-            raise Malformed(subcode, "AS_PATH underrun: one octet left after last segment")
+            raise Malformed(subcode, f"{name} underrun: one octet left after last segment")
         seg_type, count = value[i], value[i + 1]
         if seg_type not in (1, 2, 3, 4):
-            raise Malformed(subcode, f"unknown AS_PATH segment type {seg_type}")
+            raise Malformed(subcode, f"unknown {name} segment type {seg_type}")
         if count == 0:
-            raise Malformed(subcode, "AS_PATH segment of length zero")
+            raise Malformed(subcode, f"{name} segment of length zero")
         end = i + 2 + count * width
         if end > n:
-            raise Malformed(subcode, "AS_PATH segment overruns the attribute")
+            raise Malformed(subcode, f"{name} segment overruns the attribute")
         asns = Struct(f">{count}{'I' if four else 'H'}").unpack_from(value, i + 2)
+        if 0 in asns:
+            raise Malformed(subcode, f"AS 0 in {name}", rfc="RFC 7607 §2")
         # Type and count were checked above and unpacked ASNs are in range: skip __post_init__.
         seg = object.__new__(AsPathSegment)
         object.__setattr__(seg, "type", seg_type)
@@ -92,29 +96,10 @@ def _decode_segments(value: bytes, four: bool, subcode: int) -> tuple[AsPathSegm
 
 
 @dataclass(frozen=True, slots=True)
-class AsPath(PathAttribute):
-    """AS_PATH (RFC 4271 §5.1.2); 2- or 4-octet AS numbers per the session (RFC 6793 §4)."""
-
-    TYPE = AttrType.AS_PATH
-    FLAGS = WELL_KNOWN
-    MALFORMED = Handling.TREAT_AS_WITHDRAW
+class _Segments(PathAttribute):
+    """What AS_PATH and AS4_PATH share: a run of path segments (RFC 4271 §4.3)."""
 
     segments: tuple[AsPathSegment, ...] = ()
-
-    @classmethod
-    def sequence(cls, *asns: int) -> Self:
-        """An AS_PATH made of one AS_SEQUENCE (split every 255 ASNs)."""
-        return cls(_sequence_segments(asns))
-
-    def prepend(self, asn: int, count: int = 1) -> Self:
-        """Prepend ``asn`` as the eBGP sender does (RFC 4271 §5.1.2)."""
-        segs = list(self.segments)
-        new = (asn,) * count
-        if segs and segs[0].type == SegmentType.AS_SEQUENCE and len(segs[0].asns) + count <= _MAX_SEGMENT:
-            segs[0] = AsPathSegment(SegmentType.AS_SEQUENCE, new + segs[0].asns)
-        else:
-            segs[0:0] = _sequence_segments(new)
-        return type(self)(tuple(segs))
 
     @property
     def asns(self) -> tuple[int, ...]:
@@ -122,93 +107,58 @@ class AsPath(PathAttribute):
         return tuple(a for seg in self.segments for a in seg.asns)
 
     def path_length(self) -> int:
-        """Path length for route selection (RFC 4271 §9.1.2.2)."""
+        """Path length for route selection (RFC 4271 §9.1.2.2, RFC 5065 §5.3, RFC 6793 §4.2.3)."""
         return sum(seg.path_length() for seg in self.segments)
 
     def __str__(self) -> str:
         return " ".join(map(str, self.segments))
+
+
+@dataclass(frozen=True, slots=True)
+class AsPath(_Segments):
+    """AS_PATH (RFC 4271 §5.1.2); 2- or 4-octet AS numbers per the session (RFC 6793 §4)."""
+
+    TYPE = AttrType.AS_PATH
+    FLAGS = WELL_KNOWN
+    MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.2"
+
+    @classmethod
+    def sequence(cls, *asns: int) -> Self:
+        """An AS_PATH made of one AS_SEQUENCE (split every 255 ASNs)."""
+        return cls(_sequence_segments(asns))
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _encode_segments(self.segments, ctx.four_octet_as)
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        return cls(_decode_segments(value, ctx.four_octet_as, UpdateSubcode.MALFORMED_AS_PATH))
+        segments = _decode_segments(value, ctx.four_octet_as, UpdateSubcode.MALFORMED_AS_PATH, "AS_PATH")
+        if ctx.ebgp and any(seg.type in _CONFED for seg in segments):
+            # We never run confederations, so every external peer is outside ours (RFC 5065 §5).
+            raise Malformed(
+                UpdateSubcode.MALFORMED_AS_PATH,
+                "confederation segment from an external peer",
+                rfc="RFC 5065 §5",
+            )
+        return cls(segments)
 
 
 @dataclass(frozen=True, slots=True)
-class As4Path(PathAttribute):
+class As4Path(_Segments):
     """AS4_PATH, always 4-octet; malformed ones are discarded (RFC 6793 §4.1, §6)."""
 
     TYPE = AttrType.AS4_PATH
     FLAGS = OPTIONAL_TRANSITIVE
     MALFORMED = Handling.ATTRIBUTE_DISCARD
-
-    segments: tuple[AsPathSegment, ...] = ()
-
-    def path_length(self) -> int:
-        """Path length, counted as for AS_PATH (RFC 6793 §4.2.3)."""
-        return sum(seg.path_length() for seg in self.segments)
+    MALFORMED_RFC = "RFC 6793 §6"
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _encode_segments(self.segments, True)
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        segments = _decode_segments(value, True, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
+        segments = _decode_segments(value, True, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "AS4_PATH")
         if not segments:
             raise Malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "empty AS4_PATH")
         return cls(segments)
-
-
-def two_octet_path(path: AsPath) -> tuple[AsPath, As4Path | None]:
-    """AS_PATH and AS4_PATH a NEW speaker sends to an OLD one (RFC 6793 §4.2.2).
-
-    AS numbers above 65535 become AS_TRANS in AS_PATH; AS4_PATH, sent only when such a number is
-    present, carries the true path without confederation segments.
-    """
-    if all(a <= 0xFFFF for a in path.asns):
-        return path, None
-    as4 = tuple(seg for seg in path.segments if seg.type in (SegmentType.AS_SEQUENCE, SegmentType.AS_SET))
-    trans = AsPath(
-        tuple(
-            AsPathSegment(s.type, tuple(a if a <= 0xFFFF else AS_TRANS for a in s.asns))
-            for s in path.segments
-        )
-    )
-    return trans, As4Path(as4) if as4 else None
-
-
-def merge_as4_path(as_path: AsPath, as4_path: As4Path | None) -> AsPath:
-    """Reconstruct the true AS path from AS_PATH and AS4_PATH (RFC 6793 §4.2.3).
-
-    If AS4_PATH is longer than AS_PATH it is ignored; otherwise the leading AS_PATH entries that
-    AS4_PATH does not cover are kept and AS4_PATH is appended. Confederation segments in AS_PATH are
-    kept in front, as the RFC's path-length counting excludes them. Segments are not merged.
-    """
-    if as4_path is None or not as4_path.segments:
-        return as_path
-    as_len = as_path.path_length()
-    as4_len = as4_path.path_length()
-    if as4_len > as_len:
-        return as_path
-    keep = as_len - as4_len
-    head: list[AsPathSegment] = []
-    for seg in as_path.segments:
-        if keep == 0:
-            if seg.type in (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET):
-                head.append(seg)
-            continue
-        if seg.type in (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET):
-            head.append(seg)
-        elif seg.type == SegmentType.AS_SET:
-            head.append(seg)
-            keep -= 1
-        elif len(seg.asns) <= keep:
-            head.append(seg)
-            keep -= len(seg.asns)
-        else:
-            head.append(AsPathSegment(seg.type, seg.asns[:keep]))
-            keep = 0
-    segments = [*head, *as4_path.segments]
-    return AsPath(tuple(segments))

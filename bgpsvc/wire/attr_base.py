@@ -10,9 +10,6 @@ from .constants import AttrFlag
 from .errors import Handling, UpdateSubcode
 from .negotiated import DEFAULT, Negotiated
 
-_HDR = Struct(">BBB")
-_HDR_EXT = Struct(">BBH")
-
 OPTIONAL = AttrFlag.OPTIONAL
 TRANSITIVE = AttrFlag.TRANSITIVE
 PARTIAL = AttrFlag.PARTIAL
@@ -21,15 +18,32 @@ WELL_KNOWN = TRANSITIVE  # well-known attributes are always transitive (RFC 4271
 OPTIONAL_TRANSITIVE = OPTIONAL | TRANSITIVE
 OPTIONAL_NON_TRANSITIVE = OPTIONAL
 
+# The attribute TLV header (RFC 4271 §4.3): flags, type code, then a 1-octet length, or a 2-octet one
+# when the Extended Length bit is set. Values longer than 255 octets need the long form.
+_HDR = Struct(">BBB")
+_HDR_EXT = Struct(">BBH")
+#: Octets of a header whose length field is 1 octet, and of one with Extended Length.
+ATTR_HEADER_SIZE = _HDR.size
+ATTR_HEADER_SIZE_EXT = _HDR_EXT.size
+#: Longest value the 1-octet length field can describe.
+MAX_SHORT_VALUE = 255
+
 
 class Malformed(Exception):
-    """Raised by ``decode_value``; the UPDATE decoder adds the attribute bytes and RFC 7606 handling."""
+    """Raised by ``decode_value``; the UPDATE decoder adds the attribute bytes and RFC 7606 handling.
 
-    def __init__(self, subcode: int, reason: str, data: bytes | None = None) -> None:
+    ``handling`` overrides the attribute's ``MALFORMED`` approach; ``rfc`` names the rule that makes the
+    value malformed when it is not the attribute's own RFC 7606 section (e.g. RFC 7607 for AS 0).
+    """
+
+    def __init__(
+        self, subcode: int, reason: str, handling: Handling | None = None, rfc: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.subcode = subcode
         self.reason = reason
-        self.data = data
+        self.handling = handling
+        self.rfc = rfc
 
 
 def length_error(reason: str) -> Malformed:
@@ -37,14 +51,37 @@ def length_error(reason: str) -> Malformed:
     return Malformed(UpdateSubcode.ATTRIBUTE_LENGTH_ERROR, reason)
 
 
+_pack_short = _HDR.pack
+_NOT_EXTENDED = 0xFF & ~EXTENDED_LENGTH
+
+
 def encode_attribute(flags: int, type_code: int, value: bytes) -> bytes:
     """Attribute header + value, setting the Extended Length bit only when needed (RFC 4271 §4.3)."""
     n = len(value)
-    if n > 255:
-        if n > 0xFFFF:
-            raise ValueError(f"attribute {type_code} value of {n} bytes exceeds 65535")
-        return _HDR_EXT.pack(flags | EXTENDED_LENGTH, type_code, n) + value
-    return _HDR.pack(flags & ~EXTENDED_LENGTH, type_code, n) + value
+    if n <= MAX_SHORT_VALUE:
+        return _pack_short(flags & _NOT_EXTENDED, type_code, n) + value
+    if n > 0xFFFF:
+        raise ValueError(f"attribute {type_code} value of {n} bytes exceeds 65535")
+    return _HDR_EXT.pack(flags | EXTENDED_LENGTH, type_code, n) + value
+
+
+def decode_attribute_header(block: bytes, pos: int) -> tuple[int, int, int, int] | None:
+    """(flags, type code, value start, value end) of the attribute at ``pos`` (RFC 4271 §4.3).
+
+    None when fewer octets remain than the header needs. ``end`` may lie past the block: what an
+    overrun means is the caller's decision (RFC 7606 §4).
+    """
+    n = len(block)
+    if pos + ATTR_HEADER_SIZE > n:
+        return None
+    flags = block[pos]
+    if flags & EXTENDED_LENGTH:
+        if pos + ATTR_HEADER_SIZE_EXT > n:
+            return None
+        start = pos + ATTR_HEADER_SIZE_EXT
+        return flags, block[pos + 1], start, start + ((block[pos + 2] << 8) | block[pos + 3])
+    start = pos + ATTR_HEADER_SIZE
+    return flags, block[pos + 1], start, start + block[pos + 2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +92,18 @@ class PathAttribute:
     FLAGS: ClassVar[int] = 0
     #: RFC 7606 handling when this attribute is malformed (including a flags conflict, §3(c)).
     MALFORMED: ClassVar[Handling] = Handling.TREAT_AS_WITHDRAW
+    #: The section that defines when the attribute is malformed and which handling applies.
+    MALFORMED_RFC: ClassVar[str] = "RFC 7606 §3"
+    #: Octets of every value of this type, if fixed: its header is then encoded once, per class.
+    VALUE_SIZE: ClassVar[int | None] = None
+    _HEADER: ClassVar[bytes] = b""
+
+    def __init_subclass__(cls) -> None:
+        # No super(): zero-argument super() breaks in slots dataclasses (they are recreated).
+        if cls.VALUE_SIZE is not None:
+            cls._HEADER = encode_attribute(cls.FLAGS, cls.TYPE, bytes(cls.VALUE_SIZE))[
+                : -cls.VALUE_SIZE or None
+            ]
 
     @property
     def type_code(self) -> int:
@@ -72,11 +121,9 @@ class PathAttribute:
 
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
         """Header and value (RFC 4271 §4.3)."""
-        value = self.encode_value(ctx)
-        n = len(value)
-        if n <= 255:
-            return _HDR.pack(self.FLAGS, self.TYPE, n) + value
-        return encode_attribute(self.FLAGS, self.TYPE, value)
+        if self._HEADER:
+            return self._HEADER + self.encode_value(ctx)
+        return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
 
 
 def check_u32(name: str, value: int) -> None:

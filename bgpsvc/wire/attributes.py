@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from struct import Struct
 from typing import Self
 
-from .aspath import As4Path, AsPath, AsPathSegment, merge_as4_path, two_octet_path
+from .aspath import As4Path, AsPath
 from .attr_base import (
-    OPTIONAL,
     OPTIONAL_NON_TRANSITIVE,
     OPTIONAL_TRANSITIVE,
-    PARTIAL,
-    TRANSITIVE,
     WELL_KNOWN,
     Malformed,
     PathAttribute,
@@ -25,43 +22,30 @@ from .attr_base import (
     encode_attribute,
     length_error,
 )
-from .communities import Communities, ExtendedCommunities, ExtendedCommunity, LargeCommunities
-from .constants import AS_TRANS, AttrType
+from .communities import Communities, ExtendedCommunities, LargeCommunities
+from .constants import AS_TRANS, AttrType, attr_name
 from .errors import Handling, UpdateSubcode
 from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, Negotiated
 
 _U32 = Struct(">I")
-_ORIGIN_WIRE = (b"\x40\x01\x01\x00", b"\x40\x01\x01\x01", b"\x40\x01\x01\x02")
+_ORIGIN_VALUES = (b"\x00", b"\x01", b"\x02")
 _AGG2 = Struct(">H4s")
 _AGG4 = Struct(">I4s")
 
 __all__ = [
-    "AS_TRANS",
     "ATTRIBUTES",
     "Aggregator",
     "As4Aggregator",
-    "As4Path",
-    "AsPath",
-    "AsPathSegment",
     "AtomicAggregate",
     "ClusterList",
-    "Communities",
-    "ExtendedCommunities",
-    "ExtendedCommunity",
-    "LargeCommunities",
     "LocalPref",
-    "MpReachNlri",
-    "MpUnreachNlri",
     "MultiExitDisc",
     "NextHop",
     "Origin",
     "OriginatorId",
     "Otc",
-    "PathAttribute",
     "UnknownAttribute",
-    "merge_as4",
-    "split_as4",
 ]
 
 
@@ -78,6 +62,8 @@ class Origin(PathAttribute):
     TYPE = AttrType.ORIGIN
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.1"
+    VALUE_SIZE = 1
 
     value: int = 0
 
@@ -89,10 +75,7 @@ class Origin(PathAttribute):
         return ("igp", "egp", "incomplete")[self.value]
 
     def encode_value(self, ctx: Negotiated) -> bytes:
-        return bytes((self.value,))
-
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
-        return _ORIGIN_WIRE[self.value]
+        return _ORIGIN_VALUES[self.value]
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
@@ -110,6 +93,8 @@ class NextHop(PathAttribute):
     TYPE = AttrType.NEXT_HOP
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.3"
+    VALUE_SIZE = 4
 
     address: ipaddress.IPv4Address
 
@@ -122,9 +107,6 @@ class NextHop(PathAttribute):
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return self.address.packed
-
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
-        return b"\x40\x03\x04" + self.address.packed
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
@@ -144,6 +126,8 @@ class MultiExitDisc(PathAttribute):
     TYPE = AttrType.MULTI_EXIT_DISC
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.4"
+    VALUE_SIZE = 4
 
     value: int = 0
 
@@ -152,9 +136,6 @@ class MultiExitDisc(PathAttribute):
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
-
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
-        return b"\x80\x04\x04" + _U32.pack(self.value)
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
@@ -168,6 +149,8 @@ class LocalPref(PathAttribute):
     TYPE = AttrType.LOCAL_PREF
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.5"
+    VALUE_SIZE = 4
 
     value: int = 100
 
@@ -176,9 +159,6 @@ class LocalPref(PathAttribute):
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
-
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
-        return b"\x40\x05\x04" + _U32.pack(self.value)
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
@@ -192,6 +172,8 @@ class AtomicAggregate(PathAttribute):
     TYPE = AttrType.ATOMIC_AGGREGATE
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.ATTRIBUTE_DISCARD
+    MALFORMED_RFC = "RFC 7606 §7.6"
+    VALUE_SIZE = 0
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return b""
@@ -203,11 +185,20 @@ class AtomicAggregate(PathAttribute):
         return cls()
 
 
-@dataclass(frozen=True, slots=True)
-class Aggregator(PathAttribute):
-    """AGGREGATOR (RFC 4271 §5.1.7), 2- or 4-octet AS per session; malformed is discarded (RFC 7606 §7.7)."""
+def _aggregator(value: bytes, fmt: Struct, name: str) -> tuple[int, ipaddress.IPv4Address]:
+    """AS and address of an AGGREGATOR-shaped value; AS 0 makes it malformed (RFC 7607 §2)."""
+    if len(value) != fmt.size:
+        raise length_error(f"{name} length {len(value)} is not {fmt.size}")
+    asn, addr = fmt.unpack(value)
+    if asn == 0:
+        raise Malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, f"AS 0 in {name}", rfc="RFC 7607 §2")
+    return asn, ipaddress.IPv4Address(addr)
 
-    TYPE = AttrType.AGGREGATOR
+
+@dataclass(frozen=True, slots=True)
+class _AggregatorBase(PathAttribute):
+    """What AGGREGATOR and AS4_AGGREGATOR share: the aggregating AS and its BGP identifier."""
+
     FLAGS = OPTIONAL_TRANSITIVE
     MALFORMED = Handling.ATTRIBUTE_DISCARD
 
@@ -215,9 +206,17 @@ class Aggregator(PathAttribute):
     address: ipaddress.IPv4Address
 
     def __post_init__(self) -> None:
-        check_u32("AGGREGATOR AS", self.asn)
+        check_u32(f"{attr_name(self.TYPE)} AS", self.asn)
         if not isinstance(self.address, ipaddress.IPv4Address):
             object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregator(_AggregatorBase):
+    """AGGREGATOR (RFC 4271 §5.1.7), 2- or 4-octet AS per session; malformed is discarded (RFC 7606 §7.7)."""
+
+    TYPE = AttrType.AGGREGATOR
+    MALFORMED_RFC = "RFC 7606 §7.7"
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         if ctx.four_octet_as:
@@ -226,38 +225,22 @@ class Aggregator(PathAttribute):
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        fmt = _AGG4 if ctx.four_octet_as else _AGG2
-        if len(value) != fmt.size:
-            raise length_error(f"AGGREGATOR length {len(value)} is not {fmt.size}")
-        asn, addr = fmt.unpack(value)
-        return cls(asn, ipaddress.IPv4Address(addr))
+        return cls(*_aggregator(value, _AGG4 if ctx.four_octet_as else _AGG2, "AGGREGATOR"))
 
 
 @dataclass(frozen=True, slots=True)
-class As4Aggregator(PathAttribute):
+class As4Aggregator(_AggregatorBase):
     """AS4_AGGREGATOR (RFC 6793 §4.1); malformed is discarded (RFC 6793 §6)."""
 
     TYPE = AttrType.AS4_AGGREGATOR
-    FLAGS = OPTIONAL_TRANSITIVE
-    MALFORMED = Handling.ATTRIBUTE_DISCARD
-
-    asn: int
-    address: ipaddress.IPv4Address
-
-    def __post_init__(self) -> None:
-        check_u32("AS4_AGGREGATOR AS", self.asn)
-        if not isinstance(self.address, ipaddress.IPv4Address):
-            object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+    MALFORMED_RFC = "RFC 6793 §6"
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _AGG4.pack(self.asn, self.address.packed)
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        if len(value) != 8:
-            raise length_error("AS4_AGGREGATOR length is not 8")
-        asn, addr = _AGG4.unpack(value)
-        return cls(asn, ipaddress.IPv4Address(addr))
+        return cls(*_aggregator(value, _AGG4, "AS4_AGGREGATOR"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +250,8 @@ class OriginatorId(PathAttribute):
     TYPE = AttrType.ORIGINATOR_ID
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.9"
+    VALUE_SIZE = 4
 
     address: ipaddress.IPv4Address
 
@@ -291,6 +276,7 @@ class ClusterList(PathAttribute):
     TYPE = AttrType.CLUSTER_LIST
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 7606 §7.10"
 
     ids: tuple[ipaddress.IPv4Address, ...]
 
@@ -316,6 +302,8 @@ class Otc(PathAttribute):
     TYPE = AttrType.OTC
     FLAGS = OPTIONAL_TRANSITIVE
     MALFORMED = Handling.TREAT_AS_WITHDRAW
+    MALFORMED_RFC = "RFC 9234 §5"
+    VALUE_SIZE = 4
 
     asn: int
 
@@ -353,12 +341,6 @@ class UnknownAttribute(PathAttribute):
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
         return encode_attribute(self.flags, self.attr_type, self.value)
 
-    def passed_on(self) -> UnknownAttribute:
-        """The form to propagate: optional transitive ones gain the Partial bit (RFC 4271 §5)."""
-        if self.flags & OPTIONAL and self.flags & TRANSITIVE:
-            return UnknownAttribute(self.attr_type, self.flags | PARTIAL, self.value)
-        return self
-
 
 ATTRIBUTES: dict[int, type[PathAttribute]] = {
     cls.TYPE: cls
@@ -382,54 +364,3 @@ ATTRIBUTES: dict[int, type[PathAttribute]] = {
         Otc,
     )
 }
-
-
-def _replace(
-    attrs: tuple[PathAttribute, ...], drop: set[int], add: list[PathAttribute]
-) -> tuple[PathAttribute, ...]:
-    kept = [a for a in attrs if a.type_code not in drop]
-    return tuple(sorted(kept + add, key=lambda a: a.type_code))
-
-
-def split_as4(attrs: tuple[PathAttribute, ...]) -> tuple[PathAttribute, ...]:
-    """Attributes as a NEW speaker sends them to an OLD (2-octet) peer (RFC 6793 §4.2.2).
-
-    AS_PATH gets AS_TRANS in place of 4-octet AS numbers plus an AS4_PATH with the true path;
-    AGGREGATOR likewise with AS4_AGGREGATOR. Encode the result with a 2-octet ``Negotiated``.
-    """
-    add: list[PathAttribute] = []
-    drop: set[int] = {AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR}
-    for a in attrs:
-        if isinstance(a, AsPath):
-            trans, as4 = two_octet_path(a)
-            drop.add(AttrType.AS_PATH)
-            add.append(trans)
-            if as4 is not None:
-                add.append(as4)
-        elif isinstance(a, Aggregator) and a.asn > 0xFFFF:
-            drop.add(AttrType.AGGREGATOR)
-            add += [Aggregator(AS_TRANS, a.address), As4Aggregator(a.asn, a.address)]
-    return _replace(attrs, drop, add)
-
-
-def merge_as4(attrs: tuple[PathAttribute, ...]) -> tuple[PathAttribute, ...]:
-    """The true attributes of a route received from an OLD (2-octet) peer (RFC 6793 §4.2.3).
-
-    If AGGREGATOR carries an AS other than AS_TRANS, AS4_AGGREGATOR and AS4_PATH are ignored.
-    """
-    by_type = {a.type_code: a for a in attrs}
-    as_path = by_type.get(AttrType.AS_PATH)
-    as4_path = by_type.get(AttrType.AS4_PATH)
-    agg = by_type.get(AttrType.AGGREGATOR)
-    as4_agg = by_type.get(AttrType.AS4_AGGREGATOR)
-    drop: set[int] = {AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR}
-    add: list[PathAttribute] = []
-    if isinstance(agg, Aggregator) and agg.asn != AS_TRANS:
-        return _replace(attrs, drop, add)
-    if isinstance(agg, Aggregator) and isinstance(as4_agg, As4Aggregator):
-        drop.add(AttrType.AGGREGATOR)
-        add.append(Aggregator(as4_agg.asn, as4_agg.address))
-    if isinstance(as_path, AsPath) and isinstance(as4_path, As4Path):
-        drop.add(AttrType.AS_PATH)
-        add.append(merge_as4_path(as_path, as4_path))
-    return _replace(attrs, drop, add)

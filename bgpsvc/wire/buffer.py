@@ -1,4 +1,4 @@
-"""Bounds-checked big-endian reader for the non-hot parts of the codec (OPEN, capabilities, attributes).
+"""Bounds-checked big-endian reader for the non-hot parts of the codec (the OPEN message).
 
 ``pull_*`` raise ``BufferUnderrun``; the decoder that owns the buffer turns it into the NOTIFICATION
 its RFC mandates, because only it knows which one that is.
@@ -9,7 +9,6 @@ from __future__ import annotations
 from struct import Struct
 
 _U16 = Struct(">H")
-_U32 = Struct(">I")
 
 
 class BufferUnderrun(Exception):
@@ -50,14 +49,6 @@ class Buffer:
         self.pos += 2
         return int(value)
 
-    def pull_uint32(self) -> int:
-        """Four octets, network order."""
-        if self.pos + 4 > self.end:
-            raise BufferUnderrun
-        (value,) = _U32.unpack_from(self.data, self.pos)
-        self.pos += 4
-        return int(value)
-
     def pull_bytes(self, n: int) -> bytes:
         """``n`` octets."""
         if n < 0 or self.pos + n > self.end:
@@ -65,18 +56,3 @@ class Buffer:
         value = self.data[self.pos : self.pos + n]
         self.pos += n
         return bytes(value)
-
-
-def push_uint8(value: int) -> bytes:
-    """One octet."""
-    return bytes((value,))
-
-
-def push_uint16(value: int) -> bytes:
-    """Two octets, network order."""
-    return _U16.pack(value)
-
-
-def push_uint32(value: int) -> bytes:
-    """Four octets, network order."""
-    return _U32.pack(value)

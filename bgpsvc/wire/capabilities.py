@@ -223,7 +223,7 @@ class AddPath(Capability):
         if len(self.entries) * 4 > 255:
             raise ValueError("at most 63 ADD-PATH entries fit a capability")
         for _, _, sr in self.entries:
-            if sr not in (1, 2, 3):
+            if sr not in (ADD_PATH_RECEIVE, ADD_PATH_SEND, ADD_PATH_BOTH):
                 raise ValueError("ADD-PATH send/receive is 1, 2 or 3")
 
     def encode_value(self) -> bytes:
@@ -233,10 +233,11 @@ class AddPath(Capability):
     def decode_value(cls, value: bytes) -> Self:
         if not value or len(value) % 4:
             raise CapabilityError(cls.CODE, "length is not a non-zero multiple of 4")
-        entries = tuple(_AFI_SAFI_FLAGS.unpack_from(value, i) for i in range(0, len(value), 4))
-        if any(sr not in (1, 2, 3) for _, _, sr in entries):
-            raise CapabilityError(cls.CODE, "send/receive value not 1, 2 or 3")
-        return cls(entries)
+        entries = (_AFI_SAFI_FLAGS.unpack_from(value, i) for i in range(0, len(value), 4))
+        # RFC 7911 §4: any other Send/Receive value means the capability "SHOULD be treated as not
+        # understood and ignored", never an OPEN error. Like FRR (bgp_open.c), only the entries that
+        # carry such a value are dropped; the peer's other families stand.
+        return cls(tuple(e for e in entries if e[2] in (ADD_PATH_RECEIVE, ADD_PATH_SEND, ADD_PATH_BOTH)))
 
 
 @dataclass(frozen=True, slots=True)

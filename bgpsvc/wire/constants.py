@@ -45,6 +45,14 @@ class AttrType(IntEnum):
     OTC = 35
 
 
+def attr_name(code: int) -> str:
+    """IANA name of a path attribute type code (``AS_PATH``), or ``ATTR_<code>`` for an unknown one."""
+    try:
+        return AttrType(code).name
+    except ValueError:
+        return f"ATTR_{code}"
+
+
 class AttrFlag:
     """Attribute flag bits (RFC 4271 §4.3)."""
 

@@ -21,17 +21,10 @@ from .attributes import (
 )
 from .capabilities import Capability, UnknownCapability
 from .communities import Communities, ExtendedCommunities, LargeCommunities, community_str
-from .constants import AttrType, CapabilityCode
+from .constants import CapabilityCode, attr_name
 from .messages import Keepalive, Message, Notification, Open, RouteRefresh
 from .mp import MpReachNlri, MpUnreachNlri
 from .update import Update
-
-
-def _attr_name(code: int) -> str:
-    try:
-        return AttrType(code).name.lower()
-    except ValueError:
-        return f"attr_{code}"
 
 
 def describe_attribute(a: PathAttribute) -> Any:
@@ -100,7 +93,7 @@ def describe(msg: Message) -> dict[str, Any]:
         if eor is not None:
             out["end_of_rib"] = str(eor)
         out["withdrawn"] = [str(p) for p in msg.withdrawn]
-        out["attributes"] = {_attr_name(a.type_code): describe_attribute(a) for a in msg.attributes}
+        out["attributes"] = {attr_name(a.type_code).lower(): describe_attribute(a) for a in msg.attributes}
         out["nlri"] = [str(p) for p in msg.nlri]
         if msg.errors:
             out["errors"] = [
@@ -108,6 +101,8 @@ def describe(msg: Message) -> dict[str, Any]:
                     "subcode": e.subcode,
                     "handling": e.handling.name.lower(),
                     "attr_type": e.attr_type,
+                    "attr_name": e.attr_name,
+                    "rfc": e.rfc,
                     "reason": e.reason,
                 }
                 for e in msg.errors

@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import ClassVar
 
+from .constants import attr_name
+
 
 class ErrorCode(IntEnum):
     """NOTIFICATION error codes (RFC 4271 §4.5, RFC 6608, RFC 7313)."""
@@ -99,6 +101,11 @@ class Handling(IntEnum):
     AFI_SAFI_DISABLE = 3
     SESSION_RESET = 4
 
+    @property
+    def label(self) -> str:
+        """The approach as RFC 7606 §2 spells it: ``treat-as-withdraw``, ``attribute-discard``, ..."""
+        return self.name.lower().replace("_", "-")
+
 
 class NotificationError(Exception):
     """A protocol error that maps to one NOTIFICATION (RFC 4271 §4.5)."""
@@ -130,7 +137,13 @@ class OpenMessageError(NotificationError):
 
 
 class UpdateMessageError(NotificationError):
-    """UPDATE Message Error (RFC 4271 §6.3) with its RFC 7606 handling class."""
+    """UPDATE Message Error (RFC 4271 §6.3) with its RFC 7606 handling, attribute and governing rule.
+
+    Raised for session reset and AFI/SAFI disable; softer outcomes are listed in ``Update.errors``.
+    Everything a log line needs is here: ``attr_type``/``attr_name`` (None when no single attribute is
+    at fault), ``handling``, ``rfc`` (the sections that make it an error and choose the handling) and
+    ``reason``; ``summary`` joins them. ``data`` is the NOTIFICATION Data field (RFC 4271 §6.3).
+    """
 
     code = ErrorCode.UPDATE_MESSAGE
 
@@ -141,34 +154,30 @@ class UpdateMessageError(NotificationError):
         reason: str = "",
         handling: Handling = Handling.SESSION_RESET,
         attr_type: int | None = None,
+        *,
+        rfc: str = "RFC 4271 §6.3",
     ) -> None:
         super().__init__(subcode, data, reason)
         self.handling = handling
         self.attr_type = attr_type
+        self.rfc = rfc
+
+    @property
+    def attr_name(self) -> str | None:
+        """IANA name of the attribute at fault (``AS_PATH``, or ``ATTR_99`` for an unknown code)."""
+        return None if self.attr_type is None else attr_name(self.attr_type)
+
+    @property
+    def summary(self) -> str:
+        """One line for a log: ``AS_PATH (2): treat-as-withdraw, RFC 7606 §7.2: <reason>``."""
+        what = "UPDATE" if self.attr_type is None else f"{self.attr_name} ({self.attr_type})"
+        return f"{what}: {self.handling.label}, {self.rfc}: {self.reason}"
 
     def __repr__(self) -> str:
         return (
             f"UpdateMessageError(subcode={self.subcode}, handling={self.handling.name}, "
-            f"attr_type={self.attr_type}, reason={self.reason!r})"
+            f"attr_type={self.attr_type}, rfc={self.rfc!r}, reason={self.reason!r})"
         )
-
-
-class HoldTimerExpiredError(NotificationError):
-    """Hold Timer Expired (RFC 4271 §6.5)."""
-
-    code = ErrorCode.HOLD_TIMER_EXPIRED
-
-
-class FsmError(NotificationError):
-    """Finite State Machine Error (RFC 4271 §6.6, RFC 6608)."""
-
-    code = ErrorCode.FSM
-
-
-class CeaseError(NotificationError):
-    """Cease (RFC 4271 §6.7, RFC 4486)."""
-
-    code = ErrorCode.CEASE
 
 
 class RouteRefreshMessageError(NotificationError):

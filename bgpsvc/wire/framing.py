@@ -6,33 +6,13 @@ Input may arrive in pieces of any size, down to one byte. Header errors are rais
 
 from __future__ import annotations
 
-from struct import Struct
-
-from .constants import HEADER_SIZE, MARKER, MAX_MESSAGE_SIZE
+from .constants import HEADER_SIZE, MAX_MESSAGE_SIZE
 from .errors import HeaderSubcode, MessageHeaderError
-from .messages import Message, decode_message, header_length_ok
+from .header import check_header
+from .messages import Message, decode_message
 from .negotiated import DEFAULT, Negotiated
 
-_HDR = Struct(">16sHB")
 _COMPACT_AT = 1 << 16
-
-
-def check_header(data: bytes | bytearray, pos: int, max_size: int) -> tuple[int, int]:
-    """Validate the header at ``pos`` (RFC 4271 §6.1); return (length, type)."""
-    marker, length, msg_type = _HDR.unpack_from(data, pos)
-    if marker != MARKER:
-        raise MessageHeaderError(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, b"", "marker is not all ones")
-    if not 1 <= msg_type <= 5:
-        raise MessageHeaderError(
-            HeaderSubcode.BAD_MESSAGE_TYPE, bytes((msg_type,)), f"message type {msg_type}"
-        )
-    if not header_length_ok(msg_type, length, max_size):
-        raise MessageHeaderError(
-            HeaderSubcode.BAD_MESSAGE_LENGTH,
-            length.to_bytes(2, "big"),
-            f"length {length} invalid for message type {msg_type}",
-        )
-    return int(length), int(msg_type)
 
 
 class Framer:

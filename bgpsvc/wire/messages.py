@@ -10,7 +10,7 @@ from typing import ClassVar, TypeVar
 
 from .buffer import Buffer, BufferUnderrun
 from .capabilities import Capability, FourOctetAs, decode_capabilities
-from .constants import AS_TRANS, BGP_VERSION, HEADER_SIZE, MAX_MESSAGE_SIZE, MessageType, RouteRefreshSubtype
+from .constants import AS_TRANS, BGP_VERSION, MAX_MESSAGE_SIZE, MessageType, RouteRefreshSubtype
 from .errors import (
     CeaseSubcode,
     ErrorCode,
@@ -24,8 +24,9 @@ from .errors import (
     RouteRefreshSubcode,
     UpdateSubcode,
 )
+from .header import frame
 from .negotiated import DEFAULT, Negotiated
-from .update import Update, decode_update, encode_update, frame
+from .update import Update, decode_update, encode_update
 
 _OPEN_FIXED = Struct(">BHH4sB")
 _RR = Struct(">HBB")
@@ -236,7 +237,7 @@ def _decode_open(body: bytes) -> Open:
     return Open(my_as, hold_time, ipaddress.IPv4Address(bgp_id), tuple(caps), version)
 
 
-def encode_body(msg: Message, ctx: Negotiated = DEFAULT) -> bytes:
+def encode_body(msg: Message) -> bytes:
     """The message body after the header."""
     if isinstance(msg, Open):
         return _encode_open(msg)
@@ -258,7 +259,7 @@ def encode(msg: Message, ctx: Negotiated = DEFAULT) -> bytes:
         return encode_update(msg, ctx)
     if isinstance(msg, Keepalive):
         return _KEEPALIVE
-    data = frame(msg.TYPE, encode_body(msg, ctx))
+    data = frame(msg.TYPE, encode_body(msg))
     limit = MAX_MESSAGE_SIZE if isinstance(msg, Open) else ctx.max_message_size
     if len(data) > limit:
         raise ValueError(f"{type(msg).__name__} of {len(data)} octets exceeds {limit}")
@@ -286,16 +287,3 @@ def decode_message(msg_type: int, body: bytes, ctx: Negotiated = DEFAULT) -> Mes
         afi, subtype, safi = _RR.unpack(body)
         return RouteRefresh(afi, safi, subtype)
     raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_TYPE, bytes((msg_type,)), f"message type {msg_type}")
-
-
-def header_length_ok(msg_type: int, length: int, max_size: int) -> bool:
-    """Per-type length bounds (RFC 4271 §6.1, RFC 8654 §4: OPEN and KEEPALIVE stay within 4096)."""
-    if msg_type == MessageType.UPDATE:
-        return 23 <= length <= max_size
-    if msg_type == MessageType.KEEPALIVE:
-        return length == HEADER_SIZE
-    if msg_type == MessageType.OPEN:
-        return 29 <= length <= MAX_MESSAGE_SIZE
-    if msg_type == MessageType.NOTIFICATION:
-        return 21 <= length <= max_size
-    return 23 <= length <= max_size  # ROUTE-REFRESH; exact 23 is checked with code 7 (RFC 7313 §5)

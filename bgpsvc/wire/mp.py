@@ -1,7 +1,7 @@
 """MP_REACH_NLRI and MP_UNREACH_NLRI (RFC 4760 §3-4, RFC 2545 §3, RFC 8950 §3, RFC 7606 §7.11).
 
 Only prefix families (unicast/multicast, IPv4/IPv6) are decoded into objects; the UPDATE decoder
-keeps other families as opaque attributes.
+discards MP attributes of other families, which bgpsvc never negotiates (RFC 4760 §7).
 """
 
 from __future__ import annotations
@@ -12,77 +12,105 @@ from struct import Struct
 from typing import Self
 
 from .attr_base import OPTIONAL_NON_TRANSITIVE, Malformed, PathAttribute
-from .constants import PREFIX_FAMILIES, AttrType, Family
+from .constants import PREFIX_FAMILIES, Afi, AttrType, Family
 from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .negotiated import Negotiated
 from .prefix import IPAddress, Prefix, decode_prefixes, encode_prefixes
 
 _AFI_SAFI_NHLEN = Struct(">HBB")
 _AFI_SAFI = Struct(">HB")
-
-
-class NlriError(Malformed):
-    """An MP attribute whose NLRI cannot be located or parsed: AFI/SAFI disable, or session reset when
-    not even the AFI/SAFI can be read (RFC 7606 §5.3, §7.11)."""
-
-    def __init__(self, subcode: int, reason: str, handling: Handling = Handling.AFI_SAFI_DISABLE) -> None:
-        super().__init__(subcode, reason)
-        self.handling = handling
-
-
-def _check_prefixes(prefixes: tuple[Prefix, ...], afi: int) -> None:
-    for p in prefixes:
-        if p[0] != afi:
-            raise ValueError(f"prefix {p} does not belong to AFI {afi}")
+_OPTIONAL_ERROR = UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR
+#: NLRI that cannot be parsed, or an attribute too short to hold them (RFC 7606 §5.3).
+_NLRI_RFC = "RFC 7606 §5.3"
 
 
 def _decode_nlri(data: bytes, family: Family, ctx: Negotiated) -> tuple[Prefix, ...]:
     try:
         return tuple(decode_prefixes(data, family.afi, family in ctx.add_path_rx, Handling.AFI_SAFI_DISABLE))
     except UpdateMessageError as exc:
-        raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, exc.reason) from exc
+        raise Malformed(_OPTIONAL_ERROR, exc.reason, rfc=_NLRI_RFC) from exc
 
 
-def decode_next_hop(afi: int, raw: bytes) -> tuple[IPAddress, ...]:
-    """Next hop by length: 4 (IPv4), 16 (IPv6) or 32 (IPv6 global + link-local) (RFC 2545, RFC 8950)."""
+def decode_next_hop(family: Family, raw: bytes, ctx: Negotiated) -> tuple[IPAddress, ...]:
+    """Next hop by length (RFC 4760 §3, RFC 2545 §3): 4 octets for IPv4 NLRI, 16 (global) or 32 (global
+    + link-local) for IPv6 NLRI, and for IPv4 NLRI only where Extended Next Hop was negotiated (RFC 8950 §3).
+    """
     n = len(raw)
-    if n == 4 and afi == 1:
-        return (ipaddress.IPv4Address(raw),)
+    if family.afi == Afi.IPV4:
+        if n == 4:
+            return (ipaddress.IPv4Address(raw),)
+        if n in (16, 32) and (family, Afi.IPV6) not in ctx.extended_next_hop:
+            raise Malformed(
+                _OPTIONAL_ERROR,
+                f"IPv6 next hop for {family} without the Extended Next Hop capability",
+                rfc="RFC 8950 §3",
+            )
     if n == 16:
         return (ipaddress.IPv6Address(raw),)
     if n == 32:
         return (ipaddress.IPv6Address(raw[:16]), ipaddress.IPv6Address(raw[16:]))
-    raise Malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, f"next hop length {n} invalid for AFI {afi}")
+    raise Malformed(_OPTIONAL_ERROR, f"next hop length {n} invalid for {family}")
 
 
 @dataclass(frozen=True, slots=True)
-class MpReachNlri(PathAttribute):
-    """MP_REACH_NLRI (RFC 4760 §3); a bad next-hop length is treat-as-withdraw (RFC 7606 §7.11)."""
+class _MpAttribute(PathAttribute):
+    """What MP_REACH_NLRI and MP_UNREACH_NLRI share: an (AFI, SAFI) and its prefixes (RFC 4760 §3-4).
 
-    TYPE = AttrType.MP_REACH_NLRI
+    Malformed ones are AFI/SAFI disable: the NLRI cannot be reliably located (RFC 7606 §7.11, §5.3).
+    """
+
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.AFI_SAFI_DISABLE
 
     afi: int
     safi: int
+
+    @property
+    def family(self) -> Family:
+        """The (AFI, SAFI) this attribute carries."""
+        return Family(self.afi, self.safi)
+
+    @property
+    def prefixes(self) -> tuple[Prefix, ...]:
+        """The reachable or withdrawn prefixes."""
+        raise NotImplementedError
+
+    def routes(self) -> list[tuple[Family, Prefix]]:
+        """Each prefix with its family."""
+        family = self.family
+        return [(family, p) for p in self.prefixes]
+
+    def _check(self) -> None:
+        if Family(self.afi, self.safi) not in PREFIX_FAMILIES:
+            raise ValueError(f"unsupported family {self.afi}/{self.safi}")
+        for p in self.prefixes:
+            if p[0] != self.afi:
+                raise ValueError(f"prefix {p} does not belong to AFI {self.afi}")
+
+
+@dataclass(frozen=True, slots=True)
+class MpReachNlri(_MpAttribute):
+    """MP_REACH_NLRI (RFC 4760 §3); a bad next hop is AFI/SAFI disable (RFC 7606 §7.11)."""
+
+    TYPE = AttrType.MP_REACH_NLRI
+    MALFORMED_RFC = "RFC 7606 §7.11"
+
     next_hop: tuple[IPAddress, ...]
     nlri: tuple[Prefix, ...] = ()
 
     def __post_init__(self) -> None:
-        if Family(self.afi, self.safi) not in PREFIX_FAMILIES:
-            raise ValueError(f"unsupported family {self.afi}/{self.safi}")
+        self._check()
         if not 1 <= len(self.next_hop) <= 2:
             raise ValueError("MP_REACH_NLRI needs one next hop, or IPv6 global + link-local")
         if len(self.next_hop) == 2 and any(a.version != 6 for a in self.next_hop):
             raise ValueError("two next hops are only valid as IPv6 global + link-local")
         if self.afi == 2 and self.next_hop[0].version != 6:
             raise ValueError("IPv6 NLRI need an IPv6 next hop")
-        _check_prefixes(self.nlri, self.afi)
 
     @property
-    def family(self) -> Family:
-        """The (AFI, SAFI) this attribute carries."""
-        return Family(self.afi, self.safi)
+    def prefixes(self) -> tuple[Prefix, ...]:
+        """The reachable prefixes."""
+        return self.nlri
 
     def header(self) -> bytes:
         """Everything before the NLRI field; the packer reuses it across messages."""
@@ -95,46 +123,35 @@ class MpReachNlri(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) < 3:
-            raise NlriError(
-                UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI too short", Handling.SESSION_RESET
-            )
+            raise Malformed(_OPTIONAL_ERROR, "MP_REACH_NLRI too short", Handling.SESSION_RESET, _NLRI_RFC)
         if len(value) < 5:
-            raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI too short")
+            raise Malformed(_OPTIONAL_ERROR, "MP_REACH_NLRI too short", rfc=_NLRI_RFC)
         afi, safi, nh_len = _AFI_SAFI_NHLEN.unpack_from(value)
         if 4 + nh_len + 1 > len(value):
-            raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns")
+            raise Malformed(_OPTIONAL_ERROR, "MP_REACH_NLRI next hop overruns")
         family = Family(afi, safi)
         nlri = _decode_nlri(value[5 + nh_len :], family, ctx)
-        try:
-            next_hop = decode_next_hop(afi, value[4 : 4 + nh_len])
-        except Malformed as exc:
-            # RFC 7606 §7.11: the next hop precedes the NLRI, so a bad one means the NLRI cannot be
-            # reliably located: AFI/SAFI disable (or session reset), never treat-as-withdraw.
-            raise NlriError(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, exc.reason) from None
-        return cls(afi, safi, next_hop, nlri)
+        # A next hop the session cannot take means the NLRI behind it cannot be trusted either: the
+        # error is AFI/SAFI disable (MALFORMED), never treat-as-withdraw (RFC 7606 §7.11).
+        return cls(afi, safi, decode_next_hop(family, value[4 : 4 + nh_len], ctx), nlri)
 
 
 @dataclass(frozen=True, slots=True)
-class MpUnreachNlri(PathAttribute):
+class MpUnreachNlri(_MpAttribute):
     """MP_UNREACH_NLRI (RFC 4760 §4); an empty one is the End-of-RIB marker (RFC 4724 §2)."""
 
     TYPE = AttrType.MP_UNREACH_NLRI
-    FLAGS = OPTIONAL_NON_TRANSITIVE
-    MALFORMED = Handling.AFI_SAFI_DISABLE
+    MALFORMED_RFC = "RFC 7606 §7.12"
 
-    afi: int
-    safi: int
     withdrawn: tuple[Prefix, ...] = ()
 
     def __post_init__(self) -> None:
-        if Family(self.afi, self.safi) not in PREFIX_FAMILIES:
-            raise ValueError(f"unsupported family {self.afi}/{self.safi}")
-        _check_prefixes(self.withdrawn, self.afi)
+        self._check()
 
     @property
-    def family(self) -> Family:
-        """The (AFI, SAFI) this attribute carries."""
-        return Family(self.afi, self.safi)
+    def prefixes(self) -> tuple[Prefix, ...]:
+        """The withdrawn prefixes."""
+        return self.withdrawn
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _AFI_SAFI.pack(self.afi, self.safi) + encode_prefixes(
@@ -144,9 +161,7 @@ class MpUnreachNlri(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) < 3:
-            raise NlriError(
-                UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, "MP_UNREACH_NLRI too short", Handling.SESSION_RESET
-            )
+            raise Malformed(_OPTIONAL_ERROR, "MP_UNREACH_NLRI too short", Handling.SESSION_RESET, _NLRI_RFC)
         afi, safi = _AFI_SAFI.unpack_from(value)
         return cls(afi, safi, _decode_nlri(value[3:], Family(afi, safi), ctx))
 

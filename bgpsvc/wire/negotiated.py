@@ -13,7 +13,8 @@ class Negotiated:
 
     ``add_path_rx``: families whose NLRI we receive with path identifiers (RFC 7911 §3);
     ``add_path_tx``: families whose NLRI we send with them. ``extended_next_hop`` lists the
-    (NLRI family, next-hop AFI) pairs of RFC 8950.
+    (NLRI family, next-hop AFI) pairs of RFC 8950: an IPv6 next hop for IPv4 NLRI received outside
+    these pairs makes MP_REACH_NLRI malformed (RFC 8950 §3, RFC 7606 §7.11).
     """
 
     four_octet_as: bool = True
@@ -21,7 +22,8 @@ class Negotiated:
     add_path_rx: frozenset[Family] = field(default_factory=frozenset)
     add_path_tx: frozenset[Family] = field(default_factory=frozenset)
     extended_next_hop: frozenset[tuple[Family, int]] = field(default_factory=frozenset)
-    #: The peer is external: LOCAL_PREF it sends is ignored (RFC 4271 §5.1.5, RFC 7606 §7.5).
+    #: The peer is external: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST it sends are discarded
+    #: (RFC 7606 §7.5, §7.9, §7.10), confederation segments in its AS_PATH are malformed (RFC 5065 §5).
     ebgp: bool = False
 
     @property

@@ -10,17 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from struct import Struct
 
-from .attr_base import OPTIONAL, PathAttribute
-from .attributes import MpReachNlri
-from .constants import HEADER_SIZE, IPV4_UNICAST, MARKER, AttrType, Family, MessageType, Safi
+from .attr_base import (
+    ATTR_HEADER_SIZE,
+    ATTR_HEADER_SIZE_EXT,
+    MAX_SHORT_VALUE,
+    OPTIONAL,
+    PathAttribute,
+    encode_attribute,
+)
+from .attr_block import encode_attributes
+from .constants import HEADER_SIZE, IPV4_UNICAST, AttrType, Family, MessageType, Safi
+from .header import encode_header
+from .mp import MpReachNlri
 from .negotiated import DEFAULT, Negotiated
 from .prefix import Prefix, encode_prefix_list
-from .update import encode_attributes
 
-_HEAD = Struct(">16sHB")
 _U16 = Struct(">H")
-_ATTR_HDR_EXT = Struct(">BBH")
-_ATTR_HDR = Struct(">BBB")
 _AFI_SAFI = Struct(">HB")
 _UPDATE = MessageType.UPDATE
 
@@ -52,18 +57,11 @@ def _chunks(pieces: list[bytes], space: int) -> list[bytes]:
     return out
 
 
-def _mp_attribute(type_code: int, value: bytes) -> bytes:
-    n = len(value)
-    if n > 255:
-        return _ATTR_HDR_EXT.pack(OPTIONAL | 0x10, type_code, n) + value
-    return _ATTR_HDR.pack(OPTIONAL, type_code, n) + value
-
-
 def _mp_space(room: int, head: int) -> int:
     """NLRI octets an MP attribute can carry in ``room`` octets: its header is 4 octets when the value
     exceeds 255 (Extended Length, RFC 4271 §4.3) and 3 otherwise, so a short value fits one more octet."""
-    short = room - 3 - head
-    return short if head + short <= 255 else room - 4 - head
+    short = room - ATTR_HEADER_SIZE - head
+    return short if head + short <= MAX_SHORT_VALUE else room - ATTR_HEADER_SIZE_EXT - head
 
 
 def pack_updates(
@@ -92,7 +90,7 @@ def pack_updates(
         pieces = encode_prefix_list(prefixes, IPV4_UNICAST in ctx.add_path_tx)
         middle = b"\x00\x00" + _U16.pack(len(block)) + block
         return [
-            _HEAD.pack(MARKER, head_len + len(chunk), _UPDATE) + middle + chunk
+            encode_header(head_len + len(chunk), _UPDATE) + middle + chunk
             for chunk in _chunks(pieces, limit - head_len)
         ]
     if template.nlri:
@@ -106,11 +104,9 @@ def pack_updates(
     space = _mp_space(limit - HEADER_SIZE - 4 - len(rest), len(mp_head))
     out = []
     for chunk in _chunks(pieces, space):
-        mp = _mp_attribute(AttrType.MP_REACH_NLRI, mp_head + chunk)
+        mp = encode_attribute(OPTIONAL, AttrType.MP_REACH_NLRI, mp_head + chunk)
         alen = len(mp) + len(rest)
-        out.append(
-            _HEAD.pack(MARKER, HEADER_SIZE + 4 + alen, _UPDATE) + b"\x00\x00" + _U16.pack(alen) + mp + rest
-        )
+        out.append(encode_header(HEADER_SIZE + 4 + alen, _UPDATE) + b"\x00\x00" + _U16.pack(alen) + mp + rest)
     return out
 
 
@@ -129,7 +125,7 @@ def pack_withdrawals(
         if family == IPV4_UNICAST:
             for chunk in _chunks(pieces, limit - HEADER_SIZE - 4):
                 out.append(
-                    _HEAD.pack(MARKER, HEADER_SIZE + 4 + len(chunk), _UPDATE)
+                    encode_header(HEADER_SIZE + 4 + len(chunk), _UPDATE)
                     + _U16.pack(len(chunk))
                     + chunk
                     + b"\x00\x00"
@@ -137,8 +133,8 @@ def pack_withdrawals(
             continue
         head = _AFI_SAFI.pack(afi, safi)
         for chunk in _chunks(pieces, _mp_space(limit - HEADER_SIZE - 4, len(head))):
-            mp = _mp_attribute(AttrType.MP_UNREACH_NLRI, head + chunk)
+            mp = encode_attribute(OPTIONAL, AttrType.MP_UNREACH_NLRI, head + chunk)
             out.append(
-                _HEAD.pack(MARKER, HEADER_SIZE + 4 + len(mp), _UPDATE) + b"\x00\x00" + _U16.pack(len(mp)) + mp
+                encode_header(HEADER_SIZE + 4 + len(mp), _UPDATE) + b"\x00\x00" + _U16.pack(len(mp)) + mp
             )
     return out

@@ -88,7 +88,7 @@ class Prefix(_PrefixFields):
 
 
 def _invalid(reason: str, handling: Handling) -> UpdateMessageError:
-    return UpdateMessageError(UpdateSubcode.INVALID_NETWORK_FIELD, b"", reason, handling)
+    return UpdateMessageError(UpdateSubcode.INVALID_NETWORK_FIELD, b"", reason, handling, rfc="RFC 7606 §5.3")
 
 
 # Uniform-length fast paths: (afi, length) -> (unpack format, record size). Host routes dominate
@@ -146,13 +146,6 @@ def decode_prefixes(
         append(make((afi, length, packed, path_id)))
         i = end
     return out
-
-
-def encode_prefix(prefix: Prefix, add_path: bool = False) -> bytes:
-    """One NLRI entry (RFC 4271 §4.3, RFC 7911 §3)."""
-    if add_path:
-        return _PATH_ID.pack(prefix[3]) + _LEN_BYTE[prefix[1]] + prefix[2]
-    return _LEN_BYTE[prefix[1]] + prefix[2]
 
 
 def encode_prefix_list(prefixes: Sequence[Prefix], add_path: bool = False) -> list[bytes]:

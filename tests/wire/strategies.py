@@ -13,8 +13,11 @@ Context rules (why some strategies take a ``Negotiated``):
   for families in ``add_path_tx`` (without ADD-PATH the identifier is not on the wire).
 * When ``four_octet_as`` is False (an RFC 6793 "OLD" session) the encoder writes 2-octet AS
   numbers in AS_PATH and AGGREGATOR and substitutes AS_TRANS (23456) for anything above 65535, so
-  those AS numbers are drawn from 0..65535 for a roundtrip.  AS4_PATH, AS4_AGGREGATOR, OTC and
-  the 4-octet AS capability are always 4-octet and stay unrestricted.
+  those AS numbers are drawn from 1..65535 for a roundtrip.  AS4_PATH, AS4_AGGREGATOR, OTC and
+  the 4-octet AS capability are always 4-octet and stay unrestricted, except that AS 0 never
+  appears in AS_PATH, AS4_PATH, AGGREGATOR or AS4_AGGREGATOR (RFC 7607 section 2: malformed).
+* IPv4 NLRI in MP_REACH_NLRI get an IPv6 next hop only when the context negotiated Extended Next
+  Hop for their family (RFC 8950 section 3); otherwise the receiver disables the family.
 * UPDATEs carry AS4_PATH / AS4_AGGREGATOR only in a 2-octet context: between 4-octet speakers
   the receiver discards them (RFC 6793 section 3), so they would not roundtrip.
 * UPDATEs stay below 4096 octets by bounding every list (see ``updates``), and carry ORIGIN,
@@ -119,21 +122,38 @@ def sized_binary(max_size: int, edges: tuple[int, ...] = ()) -> st.SearchStrateg
 # -- Negotiated --------------------------------------------------------------------------------
 
 
-def symmetric_ctx(four_octet_as: bool, extended_message: bool, add_path: frozenset[Family]) -> Negotiated:
+#: RFC 8950 pairs (IPv4 NLRI family, next-hop AFI 2): IPv6 next hops for IPv4 unicast and multicast.
+IPV6_NEXT_HOP_FOR_IPV4 = frozenset((f, 2) for f in PREFIX_FAMILIES if f.afi == 1)
+
+
+def symmetric_ctx(
+    four_octet_as: bool,
+    extended_message: bool,
+    add_path: frozenset[Family],
+    extended_next_hop: bool = False,
+) -> Negotiated:
     """A context that receives with ADD-PATH exactly the families it sends with it."""
-    return Negotiated(four_octet_as, extended_message, add_path_rx=add_path, add_path_tx=add_path)
+    return Negotiated(
+        four_octet_as,
+        extended_message,
+        add_path_rx=add_path,
+        add_path_tx=add_path,
+        extended_next_hop=IPV6_NEXT_HOP_FOR_IPV4 if extended_next_hop else frozenset(),
+    )
 
 
 @functools.cache
 def negotiated(
     four_octet_as: bool | None = None, extended_message: bool | None = None, add_path: bool = True
 ) -> st.SearchStrategy[Negotiated]:
-    """A session context; ``None`` lets hypothesis choose, ADD-PATH families are symmetric (rx == tx)."""
+    """A session context; ``None`` lets hypothesis choose, ADD-PATH families are symmetric (rx == tx),
+    Extended Next Hop (RFC 8950) for both IPv4 families or neither."""
     return st.builds(
         symmetric_ctx,
         st.booleans() if four_octet_as is None else st.just(four_octet_as),
         st.booleans() if extended_message is None else st.just(extended_message),
         st.frozensets(st.sampled_from(PREFIX_FAMILIES)) if add_path else st.just(frozenset()),
+        st.booleans(),
     )
 
 
@@ -209,8 +229,9 @@ next_hop_addresses = st.one_of(
 
 @functools.cache
 def asns(four_octet_as: bool = True) -> st.SearchStrategy[int]:
-    """An AS number; 2-octet only when the session is 2-octet (AS_TRANS substitution otherwise)."""
-    return U32 if four_octet_as else U16
+    """An AS number other than 0 (RFC 7607 section 2); 2-octet only when the session is 2-octet
+    (AS_TRANS substitution otherwise)."""
+    return st.integers(1, 0xFFFFFFFF if four_octet_as else 0xFFFF)
 
 
 @functools.cache
@@ -258,7 +279,7 @@ extended_community_values = st.one_of(
 extended_communities = st.builds(
     ExtendedCommunities, st.lists(extended_community_values, min_size=1, max_size=10).map(tuple)
 )
-as4_aggregators = st.builds(As4Aggregator, U32, ipv4_addresses)
+as4_aggregators = st.builds(As4Aggregator, asns(), ipv4_addresses)
 large_communities = st.builds(
     LargeCommunities, st.lists(st.tuples(U32, U32, U32), min_size=1, max_size=10).map(tuple)
 )
@@ -295,10 +316,13 @@ def unknown_attributes(
 
 @functools.cache
 @st.composite
-def mp_next_hops(draw: st.DrawFn, afi: int) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
-    """IPv4 NLRI: one IPv4 or (RFC 8950) IPv6 next hop; IPv6 NLRI: IPv6 global (+ link-local)."""
+def mp_next_hops(
+    draw: st.DrawFn, afi: int, ipv6_for_ipv4: bool = True
+) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
+    """IPv4 NLRI: one IPv4 or, if ``ipv6_for_ipv4`` (RFC 8950), IPv6 next hop; IPv6 NLRI: IPv6 global
+    (+ link-local)."""
     count = draw(st.integers(1, 2))
-    if afi == 1 and count == 1 and draw(st.booleans()):
+    if afi == 1 and (not ipv6_for_ipv4 or (count == 1 and draw(st.booleans()))):
         return (draw(ipv4_addresses),)
     return tuple(draw(ipv6_addresses) for _ in range(count))
 
@@ -313,7 +337,7 @@ def mp_reach_nlris(
     return MpReachNlri(
         family.afi,
         family.safi,
-        draw(mp_next_hops(family.afi)),
+        draw(mp_next_hops(family.afi, (family, 2) in ctx.extended_next_hop)),
         draw(family_prefixes(family, ctx, max_nlri)),
     )
 

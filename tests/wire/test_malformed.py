@@ -36,18 +36,23 @@ from hypothesis import strategies as st
 
 from bgpsvc.wire import (
     DEFAULT,
+    IPV4_UNICAST,
     TWO_OCTET,
+    AddPath,
     AsPath,
+    AttrType,
     Framer,
     Handling,
     Keepalive,
     LargeCommunities,
     LocalPref,
     MessageHeaderError,
+    MpReachNlri,
     MpUnreachNlri,
     Negotiated,
     NextHop,
     NotificationError,
+    Open,
     OpenMessageError,
     Origin,
     Prefix,
@@ -87,6 +92,10 @@ LENGTH_OR_OPTIONAL = (LENGTH, OPTIONAL)
 LIST_OR_LENGTH = (ATTR_LIST, LENGTH)
 
 EXTENDED = Negotiated(extended_message=True)
+#: An external (eBGP) peer: RFC 7606 §7.5, §7.9, §7.10 and RFC 5065 §5 depend on it.
+EBGP = Negotiated(ebgp=True)
+#: Extended Next Hop negotiated for IPv4 unicast with IPv6 next hops (RFC 8950 §3).
+EXT_NEXT_HOP = Negotiated(extended_next_hop=frozenset({(IPV4_UNICAST, 2)}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +291,10 @@ class UpdateCase:
     n_errors: int | None = None
     #: Attribute types of every error in ``update.errors`` (sorted).
     error_types: tuple[int | None, ...] | None = None
+    #: Next hops of the MP_REACH_NLRI that survives, as strings.
+    next_hops: tuple[str, ...] | None = None
+    #: A section the strongest error must cite in its ``rfc`` (the rule that made it an error).
+    rfc: str | None = None
 
 
 def row(  # noqa: PLR0917 - positional on purpose: each table row reads as the brief's 6-tuple
@@ -382,6 +395,49 @@ MP_UNREACH_V6_TRANSITIVE = mp_unreach(MP_UNREACH_V6[3:], flags=0xC0)
 LAST_ATTR_OVERRUNS = h("c0 08 08 fde90064")  # COMMUNITIES claims 8 octets, 4 are left in the field
 ONE_OCTET_LEFT = h("c0")  # a lone flags octet at the end of the field
 EXT_LEN_THREE_LEFT = h("d0 08 00")  # Extended Length set, only 3 octets left (needs 4)
+
+# Whole UPDATEs after the marker (length, type 2, body), as the brief of the RFC 8950 / RFC 7607 /
+# RFC 5065 findings wrote them.
+MP_V4_NH_V6_MESSAGE = h(
+    "0040 02"  # length 64, UPDATE
+    "0000"  # no withdrawn routes
+    "0029"  # 41 octets of path attributes
+    "400101 00"  # ORIGIN IGP
+    "400206 02010000fde9"  # AS_PATH: AS_SEQUENCE 65001
+    "800e19"  # MP_REACH_NLRI, length 25
+    "0001 01"  # AFI 1 (IPv4), SAFI 1 (unicast)
+    "10 20010db8000000000000000000000002"  # next hop length 16: 2001:db8::2
+    "00"  # reserved
+    "18c61201"  # 198.18.1.0/24
+)
+MP_REACH_V4_NH_V6 = MP_V4_NH_V6_MESSAGE[-28:]  # the MP_REACH_NLRI attribute alone
+AS_PATH_AS_0_MESSAGE = h(
+    "0033 02"  # length 51, UPDATE
+    "0000"  # no withdrawn routes
+    "0018"  # 24 octets of path attributes
+    "400101 00"  # ORIGIN IGP
+    "40020a 0202 0000fde9 00000000"  # AS_PATH: AS_SEQUENCE 65001, 0
+    "4003047f000002"  # NEXT_HOP 127.0.0.2
+    "18c63364"  # 198.51.100.0/24
+)
+CONFED_SEQUENCE_MESSAGE = h(
+    "002f 02"  # length 47, UPDATE
+    "0000"  # no withdrawn routes
+    "0014"  # 20 octets of path attributes
+    "400101 00"  # ORIGIN IGP
+    "400206 0301 0000fde9"  # AS_PATH: AS_CONFED_SEQUENCE 65001
+    "4003047f000002"  # NEXT_HOP 127.0.0.2
+    "18c63364"  # 198.51.100.0/24
+)
+BASE_LOOPBACK = ORIGIN_IGP + AS_PATH_4 + h("40 03 04 7f000002")  # ... NEXT_HOP 127.0.0.2
+NLRI_C63364 = h("18 c63364")  # 198.51.100.0/24
+P_C63364 = "198.51.100.0/24"
+P_C61201 = "198.18.1.0/24"
+ORIGINATOR_LEN_5 = h("80 09 05 c000020100")  # ORIGINATOR_ID, length 5
+CLUSTER_LEN_5 = h("80 0a 05 c000020100")  # CLUSTER_LIST, length 5
+AS4_PATH_AS_0 = h("c0 11 0a 02 02 0001d4c0 00000000")  # AS4_PATH: AS_SEQUENCE 120000, 0
+AGGREGATOR_AS_0 = h("c0 07 08 00000000 c0000201")  # AGGREGATOR AS 0, 192.0.2.1 (4-octet session)
+AS4_AGGREGATOR_AS_0 = h("c0 12 08 00000000 c0000201")  # AS4_AGGREGATOR AS 0, 192.0.2.1
 
 UPDATE_ERRORS = [
     # --- ORIGIN: RFC 7606 §7.1 (length not 1 or undefined value -> treat-as-withdraw). ---------
@@ -595,6 +651,58 @@ UPDATE_ERRORS = [
         RESET, UNRECOGNIZED, 99, **_bad(UNKNOWN_WELL_KNOWN)),
     row("withdraw-plus-afi-safi-disable", update(ORIGIN_LEN_2 + AS_PATH_4 + MP_REACH_V6_129), DEFAULT,
         DISABLE, OPTIONAL, 14, **_bad(MP_REACH_V6_129)),
+    # --- Rules that depend on the session (external peer, Extended Next Hop, RFC 7607). -------
+    # RFC 8950 §3: IPv4 NLRI may carry an IPv6 next hop only once Extended Next Hop is negotiated.
+    # Without it the Length of Next Hop Network Address is "inconsistent with that which was
+    # expected": RFC 7606 §7.11 makes that session reset or AFI/SAFI disable (nothing stored).
+    row("mp-reach-ipv4-nlri-ipv6-next-hop-without-extended-next-hop", MARKER + MP_V4_NH_V6_MESSAGE,
+        DEFAULT, DISABLE_OR_RESET, OPTIONAL, 14, **_bad(MP_REACH_V4_NH_V6), rfc="RFC 8950 §3"),
+    row("mp-reach-ipv4-nlri-ipv6-next-hop-with-extended-next-hop", MARKER + MP_V4_NH_V6_MESSAGE,
+        EXT_NEXT_HOP, None, None, None, announced=(P_C61201,), attrs=(1, 2, 14),
+        next_hops=("2001:db8::2",)),
+    # RFC 7607 §2: AS 0 in AS_PATH makes it malformed -> RFC 7606 §7.2 treat-as-withdraw.
+    row("as-path-as-0", MARKER + AS_PATH_AS_0_MESSAGE, DEFAULT,
+        TAW, AS_PATH_ERR, 2, withdrawn=(P_C63364,), announced=(), rfc="RFC 7607 §2"),
+    row("as-path-as-0-two-octet", update(ORIGIN_IGP + h("40 02 06 02 02 fde9 0000") + NEXT_HOP, NLRI),
+        TWO_OCTET, TAW, AS_PATH_ERR, 2, **AS_WITHDRAWN, rfc="RFC 7607 §2"),
+    # RFC 7607 §2 for AS4_PATH, AGGREGATOR and AS4_AGGREGATOR: malformed, and their own rules
+    # (RFC 6793 §6, RFC 7606 §7.7) make that attribute discard; RFC 4271 §6.3: Optional Attribute
+    # Error, Data = the attribute.
+    row("as4-path-as-0", update(BASE_2 + AS4_PATH_AS_0, NLRI), TWO_OCTET,
+        DISCARD, OPTIONAL, 17, **_bad(AS4_PATH_AS_0), **KEPT, attrs=(1, 2, 3), rfc="RFC 7607 §2"),
+    row("aggregator-as-0", update(BASE + AGGREGATOR_AS_0, NLRI), DEFAULT,
+        DISCARD, OPTIONAL, 7, **_bad(AGGREGATOR_AS_0), **KEPT, attrs=(1, 2, 3), rfc="RFC 7607 §2"),
+    row("as4-aggregator-as-0", update(BASE_2 + AS4_AGGREGATOR_AS_0, NLRI), TWO_OCTET,
+        DISCARD, OPTIONAL, 18, **_bad(AS4_AGGREGATOR_AS_0), **KEPT, attrs=(1, 2, 3), rfc="RFC 7607 §2"),
+    # RFC 5065 §5: confederation segments from a peer outside the confederation (every external
+    # peer: bgpsvc runs none) make a malformed AS_PATH -> RFC 7606 §7.2 treat-as-withdraw.
+    row("as-confed-sequence-from-external-peer", MARKER + CONFED_SEQUENCE_MESSAGE, EBGP,
+        TAW, AS_PATH_ERR, 2, withdrawn=(P_C63364,), announced=(), rfc="RFC 5065 §5"),
+    row("as-confed-set-from-external-peer",
+        update(ORIGIN_IGP + h("40 02 06 04 01 0000fde9") + NEXT_HOP, NLRI), EBGP,
+        TAW, AS_PATH_ERR, 2, **AS_WITHDRAWN, rfc="RFC 5065 §5"),
+    # From an internal peer they stay as they are (confederations are out of scope).
+    row("as-confed-sequence-from-internal-peer", MARKER + CONFED_SEQUENCE_MESSAGE, DEFAULT,
+        None, None, None, withdrawn=(), announced=(P_C63364,), attrs=(1, 2, 3)),
+    # RFC 7606 §7.9/§7.10: ORIGINATOR_ID and CLUSTER_LIST from an external peer are discarded
+    # ("attribute discard") whatever they hold, and the route is kept; the length check
+    # (treat-as-withdraw) is for internal peers. The RFC names no subcode for the discard.
+    row("originator-id-length-5-from-external-peer", update(BASE_LOOPBACK + ORIGINATOR_LEN_5, NLRI_C63364),
+        EBGP, DISCARD, None, 9, **_bad(ORIGINATOR_LEN_5), withdrawn=(), announced=(P_C63364,),
+        attrs=(1, 2, 3), rfc="RFC 7606 §7.9"),
+    row("cluster-list-length-5-from-external-peer", update(BASE_LOOPBACK + CLUSTER_LEN_5, NLRI_C63364),
+        EBGP, DISCARD, None, 10, **_bad(CLUSTER_LEN_5), withdrawn=(), announced=(P_C63364,),
+        attrs=(1, 2, 3), rfc="RFC 7606 §7.10"),
+    row("originator-id-and-cluster-list-from-external-peer",
+        update(BASE + ORIGINATOR_ID + CLUSTER_LIST + COMMUNITIES, NLRI), EBGP,
+        DISCARD, None, 9, **KEPT, attrs=(1, 2, 3, 8), n_errors=2, error_types=(9, 10)),
+    row("originator-id-length-5-from-internal-peer", update(BASE_LOOPBACK + ORIGINATOR_LEN_5, NLRI_C63364),
+        DEFAULT, TAW, LENGTH, 9, **_bad(ORIGINATOR_LEN_5), withdrawn=(P_C63364,), announced=()),
+    row("cluster-list-length-5-from-internal-peer", update(BASE_LOOPBACK + CLUSTER_LEN_5, NLRI_C63364),
+        DEFAULT, TAW, LENGTH_OR_OPTIONAL, 10, **_bad(CLUSTER_LEN_5), withdrawn=(P_C63364,), announced=()),
+    # RFC 7606 §7.5: LOCAL_PREF from an external peer goes too, silently (RFC 4271 §5.1.5: ignored).
+    row("local-pref-length-5-from-external-peer", update(BASE + LOCAL_PREF_LEN_5, NLRI), EBGP,
+        None, None, None, **KEPT, attrs=(1, 2, 3)),
 ]  # fmt: skip
 
 
@@ -618,6 +726,7 @@ def _check_update_case(case: UpdateCase, outcome: Any) -> None:
         assert exc.attr_type == case.attr_type
         if case.data is not None:
             assert exc.data.hex() == case.data.hex()
+        _check_error_fields(exc, case)
         return
     if isinstance(outcome, BaseException):
         raise outcome
@@ -636,6 +745,9 @@ def _check_update_case(case: UpdateCase, outcome: Any) -> None:
         assert worst.attr_type == case.attr_type
         if case.data is not None:
             assert worst.data.hex() == case.data.hex()
+        _check_error_fields(worst, case)
+    for e in update.errors:
+        _check_error_fields(e)
     if case.n_errors is not None:
         assert len(update.errors) == case.n_errors, update.errors
     if case.error_types is not None:
@@ -648,6 +760,31 @@ def _check_update_case(case: UpdateCase, outcome: Any) -> None:
         assert all(isinstance(a, MpUnreachNlri) for a in update.attributes)
     if case.attrs is not None:
         assert sorted(a.type_code for a in update.attributes) == sorted(case.attrs)
+    if case.next_hops is not None:
+        mp = update.get(MpReachNlri)
+        assert isinstance(mp, MpReachNlri)
+        assert tuple(str(a) for a in mp.next_hop) == case.next_hops
+
+
+_LABELS = {"attribute-discard", "treat-as-withdraw", "afi-safi-disable", "session-reset"}
+
+
+def _check_error_fields(error: UpdateMessageError, case: UpdateCase | None = None) -> None:
+    """What the session logs for an outcome: attribute (code and name), handling, RFC section, reason."""
+    assert error.handling.label in _LABELS
+    assert error.rfc.startswith("RFC "), error
+    assert error.reason
+    if error.attr_type is None:
+        assert error.attr_name is None
+    else:
+        try:
+            assert error.attr_name == AttrType(error.attr_type).name
+        except ValueError:
+            assert error.attr_name == f"ATTR_{error.attr_type}"
+        assert f"{error.attr_name} ({error.attr_type})" in error.summary
+    assert error.handling.label in error.summary and error.rfc in error.summary
+    if case is not None and case.rfc is not None:
+        assert case.rfc in error.rfc, error
 
 
 def _outcome(run: Any) -> Any:
@@ -873,6 +1010,24 @@ def test_open_hold_times_0_and_3_accepted() -> None:
     """RFC 4271 §4.2: the Hold Time is zero or at least three seconds."""
     for hold in (0, 3):
         decode(message(1, open_body(hold_time=hold)))
+
+
+def test_add_path_entry_with_undefined_send_receive_is_ignored() -> None:
+    """RFC 7911 §4: a Send/Receive value other than 1, 2 or 3 is "treated as not understood and
+    ignored", not an OPEN error; the entries carrying it are dropped and the others stand (as FRR)."""
+    params = h(
+        "02 0e"  # optional parameter: Capabilities, length 14
+        "45 0c"  # capability 69 (ADD-PATH), length 12
+        "0001 01 06"  # IPv4 unicast, Send/Receive 6: undefined
+        "0002 01 01"  # IPv6 unicast, receive
+        "0001 02 00"  # IPv4 multicast, Send/Receive 0: undefined
+    )
+    got = decode(message(1, open_body(params=params)))
+    assert isinstance(got, Open)
+    assert got.get(AddPath) == AddPath(((2, 1, 1),))
+    only_bad = decode(message(1, open_body(params=h("02 06 45 04 0001 01 06"))))
+    assert isinstance(only_bad, Open)
+    assert only_bad.get(AddPath) == AddPath(())
 
 
 # ---------------------------------------------------------------------------------------------

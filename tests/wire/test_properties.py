@@ -491,7 +491,7 @@ def test_split_merge_as4_recovers_path(
 @CHEAP
 @given(
     path=ws.as_paths(True, min_segments=1, types=(1, 2)),
-    agg_as=st.integers(0, 0xFFFF).filter(lambda a: a != AS_TRANS),
+    agg_as=st.integers(1, 0xFFFF).filter(lambda a: a != AS_TRANS),  # AS 0 is malformed (RFC 7607)
     addr=ws.ipv4_addresses,
 )
 def test_merge_as4_ignores_as4_path_behind_old_aggregator(

@@ -1,0 +1,300 @@
+"""The path attributes field of an UPDATE (RFC 4271 §4.3) and its RFC 7606 error handling.
+
+Theory of operation: ``decode_attributes`` walks the field by each attribute's declared length, so one
+bad attribute never desynchronises the next (RFC 7606 §4). Each attribute goes, in order, through the
+checks below; the first that finds a problem decides its outcome:
+
+1. TLV header underrun or overrun of the field (§4)               -> treat-as-withdraw, stop
+2. repeated type code (§3(g))                                       -> discard; MP ones reset
+3. type code not in ``ATTRIBUTES``                                  -> kept if optional, else reset
+4. MP attributes: AFI/SAFI, flags, family (§5.3, §3(j), RFC 4760 §7) -> reset / disable / discard
+5. flags conflict (§3(c))                                           -> treat-as-withdraw or stronger
+6. not acceptable from this peer (``_DISCARDED_FROM``)              -> ignored or discarded
+7. the class's ``decode_value``                                     -> its ``MALFORMED`` handling
+
+An attribute whose flags are exactly its type's, and that no peer rule touches, cannot fail 3-6 and
+goes straight to 7 (the common case, kept fast).
+
+Soft outcomes (attribute discard, treat-as-withdraw) are returned as ``UpdateMessageError`` values
+that name the attribute, the handling, the RFC sections and a reason; the session logs each once.
+Session reset and AFI/SAFI disable raise. Nothing here logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .attr_base import (
+    OPTIONAL,
+    OPTIONAL_TRANSITIVE,
+    PARTIAL,
+    TRANSITIVE,
+    Malformed,
+    PathAttribute,
+    decode_attribute_header,
+)
+from .attributes import ATTRIBUTES, UnknownAttribute
+from .constants import PREFIX_FAMILIES, AttrType, attr_name
+from .errors import Handling, UpdateMessageError, UpdateSubcode
+from .mp import MpReachNlri, mp_family
+from .negotiated import DEFAULT, Negotiated
+
+_DISCARD = Handling.ATTRIBUTE_DISCARD
+_WITHDRAW = Handling.TREAT_AS_WITHDRAW
+_DISABLE = Handling.AFI_SAFI_DISABLE
+_RESET = Handling.SESSION_RESET
+_MP_TYPES = (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
+_MANDATORY = (AttrType.ORIGIN, AttrType.AS_PATH)
+_FLAG_BITS = OPTIONAL | TRANSITIVE  # the bits that must match the attribute type (§3(c))
+
+Rule = tuple[Callable[[Negotiated], bool], str | None, str]
+#: Attributes this peer must not send, dropped whatever they hold: type -> (applies to the session?,
+#: RFC section or None to drop silently, reason). RFC 4271 §5.1.5 says LOCAL_PREF from an external
+#: peer is "ignored", so it is dropped without an error; the others are attribute discard.
+_DISCARDED_FROM: dict[int, Rule] = {
+    AttrType.LOCAL_PREF: (lambda ctx: ctx.ebgp, None, "LOCAL_PREF from an external peer"),
+    AttrType.ORIGINATOR_ID: (lambda ctx: ctx.ebgp, "RFC 7606 §7.9", "ORIGINATOR_ID from an external peer"),
+    AttrType.CLUSTER_LIST: (lambda ctx: ctx.ebgp, "RFC 7606 §7.10", "CLUSTER_LIST from an external peer"),
+    # A NEW speaker discards these when they come from another NEW speaker.
+    AttrType.AS4_PATH: (lambda ctx: ctx.four_octet_as, "RFC 6793 §6", "AS4_PATH from a 4-octet AS speaker"),
+    AttrType.AS4_AGGREGATOR: (
+        lambda ctx: ctx.four_octet_as,
+        "RFC 6793 §6",
+        "AS4_AGGREGATOR from a 4-octet AS speaker",
+    ),
+}
+
+_FLAGS_MASK = OPTIONAL | TRANSITIVE | PARTIAL  # the low four bits are ignored (RFC 4271 §4.3)
+#: Types whose decoding depends only on their value once the flags are exactly the type's own.
+_PLAIN_FLAGS = {
+    code: cls.FLAGS
+    for code, cls in ATTRIBUTES.items()
+    if code not in _MP_TYPES and code not in _DISCARDED_FROM
+}
+
+#: One attribute's outcome: kept, an error to report (soft handling), or nothing (dropped silently).
+Outcome = PathAttribute | UpdateMessageError | None
+
+
+def encode_attributes(
+    attributes: tuple[PathAttribute, ...] | list[PathAttribute], ctx: Negotiated = DEFAULT
+) -> bytes:
+    """The path attributes field (RFC 4271 §4.3)."""
+    return b"".join([a.encode(ctx) for a in attributes])
+
+
+def decode_attributes(
+    block: bytes, ctx: Negotiated = DEFAULT, has_nlri: bool = False
+) -> tuple[tuple[PathAttribute, ...], list[UpdateMessageError]]:
+    """Parse a path attributes field (RFC 4271 §4.3, RFC 7606 §3-§5, §7).
+
+    Returns the good attributes and the soft errors found (not yet folded). Raises for session reset
+    and AFI/SAFI disable. ``has_nlri``: the UPDATE carries classic NLRI (NEXT_HOP is then mandatory).
+    """
+    out: list[PathAttribute] = []
+    errors: list[UpdateMessageError] = []
+    seen: set[int] = set()
+    n = len(block)
+    i = 0
+    while i < n:
+        header = decode_attribute_header(block, i)
+        if header is None:
+            errors.append(_header_underrun(block, i))
+            break
+        flags, type_code, start, end = header
+        if end > n:
+            # The last attribute overruns the field; the NLRI after it can still be found (§4).
+            errors.append(
+                UpdateMessageError(
+                    UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
+                    block[i:],
+                    "attribute overruns the path attributes field",
+                    handling=_WITHDRAW,
+                    attr_type=type_code,
+                    rfc="RFC 7606 §4",
+                )
+            )
+            break
+        at, i = i, end
+        if type_code in seen:
+            errors.append(_repeated(type_code, block[at:end]))
+            continue
+        seen.add(type_code)
+        if _PLAIN_FLAGS.get(type_code) == flags & _FLAGS_MASK:
+            # The common case, decoded without the checks below: a recognised attribute with exactly
+            # its type's flags and no rule that depends on the session.
+            cls = ATTRIBUTES[type_code]
+            try:
+                out.append(cls.decode_value(block[start:end], ctx))
+            except Malformed as exc:
+                errors.append(_malformed(cls, exc, block[at:end]))
+            continue
+        outcome = _decode_one(flags, type_code, block[at:end], block[start:end], ctx)
+        if isinstance(outcome, UpdateMessageError):
+            errors.append(outcome)
+        elif outcome is not None:
+            out.append(outcome)
+    if has_nlri or reaches(out):
+        errors += _missing_mandatory(seen, has_nlri)
+    return tuple(out), errors
+
+
+def _decode_one(flags: int, type_code: int, raw: bytes, value: bytes, ctx: Negotiated) -> Outcome:
+    """One attribute, dispatched through the registry; ``raw`` is header and value (RFC 4271 §6.3 Data)."""
+    cls = ATTRIBUTES.get(type_code)
+    if cls is None:
+        return _unrecognised(flags, type_code, raw, value)
+    if type_code in _MP_TYPES:
+        error = _mp_precheck(cls, flags, raw, value)
+        if error is not None:
+            return error
+    elif _flags_conflict(flags, cls.FLAGS):
+        # §3(c): treat-as-withdraw unless the attribute's own handling of malformed values is stronger.
+        return UpdateMessageError(
+            UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
+            raw,
+            f"bad flags {flags:#04x} for {attr_name(type_code)}",
+            handling=max(cls.MALFORMED, _WITHDRAW),
+            attr_type=type_code,
+            rfc="RFC 7606 §3(c)",
+        )
+    else:
+        rule = _DISCARDED_FROM.get(type_code)
+        if rule is not None and rule[0](ctx):
+            _, rfc, reason = rule
+            return None if rfc is None else _discarded(type_code, raw, reason, rfc)
+    try:
+        return cls.decode_value(value, ctx)
+    except Malformed as exc:
+        return _malformed(cls, exc, raw)
+
+
+def _flags_conflict(flags: int, expected: int) -> bool:
+    """Optional/Transitive bits other than the type's, or Partial where only optional transitive
+    attributes may carry it (RFC 4271 §4.3, RFC 7606 §3(c))."""
+    return (flags & _FLAG_BITS) != expected or bool(flags & PARTIAL and expected != OPTIONAL_TRANSITIVE)
+
+
+def _malformed(cls: type[PathAttribute], exc: Malformed, raw: bytes) -> UpdateMessageError:
+    """The error for a value ``decode_value`` rejected; raised if it is AFI/SAFI disable or stronger."""
+    handling = exc.handling or cls.MALFORMED
+    rfc = f"{exc.rfc}, {cls.MALFORMED_RFC}" if exc.rfc else cls.MALFORMED_RFC
+    error = UpdateMessageError(
+        exc.subcode, raw, exc.reason, handling=handling, attr_type=int(cls.TYPE), rfc=rfc
+    )
+    if handling >= _DISABLE:
+        raise error
+    return error
+
+
+def _mp_precheck(cls: type[PathAttribute], flags: int, raw: bytes, value: bytes) -> UpdateMessageError | None:
+    """MP_REACH/MP_UNREACH before their value is parsed (RFC 7606 §5.3, §3(j); RFC 4760 §7)."""
+    type_code = int(cls.TYPE)
+    family = mp_family(value)
+    if family is None:
+        # Not even the AFI/SAFI can be read, so no family can be disabled.
+        raise UpdateMessageError(
+            UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+            raw,
+            f"{attr_name(type_code)} too short to name its AFI/SAFI",
+            handling=_RESET,
+            attr_type=type_code,
+            rfc="RFC 7606 §5.3",
+        )
+    if _flags_conflict(flags, cls.FLAGS):
+        raise UpdateMessageError(
+            UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
+            raw,
+            f"bad flags {flags:#04x} for {attr_name(type_code)}",
+            handling=_DISABLE,
+            attr_type=type_code,
+            rfc="RFC 7606 §5.3, §3(j)",
+        )
+    if family not in PREFIX_FAMILIES:
+        # A family this codec does not decode, and so never negotiates: ignore it.
+        return UpdateMessageError(
+            UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+            raw,
+            f"family {family} not supported",
+            handling=_DISCARD,
+            attr_type=type_code,
+            rfc="RFC 4760 §7",
+        )
+    return None
+
+
+def _unrecognised(flags: int, type_code: int, raw: bytes, value: bytes) -> Outcome:
+    """An unknown optional attribute is kept byte-exact; an unknown well-known one resets (RFC 4271 §6.3)."""
+    if not flags & OPTIONAL:
+        raise UpdateMessageError(
+            UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+            raw,
+            f"unrecognised well-known attribute {type_code}",
+            handling=_RESET,
+            attr_type=type_code,
+            rfc="RFC 4271 §6.3",
+        )
+    return UnknownAttribute(type_code, flags & 0xE0, value)
+
+
+def _repeated(type_code: int, raw: bytes) -> UpdateMessageError:
+    """§3(g): keep the first of a repeated attribute; a repeated MP attribute resets the session."""
+    if type_code in _MP_TYPES:
+        raise UpdateMessageError(
+            UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+            b"",
+            f"{attr_name(type_code)} repeated",
+            handling=_RESET,
+            attr_type=type_code,
+            rfc="RFC 7606 §3(g)",
+        )
+    return UpdateMessageError(
+        UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+        raw,
+        f"{attr_name(type_code)} repeated",
+        handling=_DISCARD,
+        attr_type=type_code,
+        rfc="RFC 7606 §3(g)",
+    )
+
+
+def _discarded(type_code: int, raw: bytes, reason: str, rfc: str) -> UpdateMessageError:
+    return UpdateMessageError(
+        UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, raw, reason, handling=_DISCARD, attr_type=type_code, rfc=rfc
+    )
+
+
+def _header_underrun(block: bytes, pos: int) -> UpdateMessageError:
+    """Too few octets left for an attribute header (§4); the type code is named when it is there."""
+    type_code = block[pos + 1] if len(block) - pos > 1 else None
+    return UpdateMessageError(
+        UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+        b"",
+        "attribute header underrun",
+        handling=_WITHDRAW,
+        attr_type=type_code,
+        rfc="RFC 7606 §4",
+    )
+
+
+def _missing_mandatory(seen: set[int], has_nlri: bool) -> list[UpdateMessageError]:
+    """§3(d): a well-known mandatory attribute is missing while there is something to reach; NEXT_HOP
+    is mandatory only with classic NLRI (RFC 4760 §3). RFC 4271 §6.3: Data is the type code."""
+    needed: tuple[int, ...] = _MANDATORY + ((AttrType.NEXT_HOP,) if has_nlri else ())
+    return [
+        UpdateMessageError(
+            UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,
+            bytes((t,)),
+            f"missing well-known attribute {attr_name(t)}",
+            handling=_WITHDRAW,
+            attr_type=t,
+            rfc="RFC 7606 §3(d)",
+        )
+        for t in needed
+        if t not in seen
+    ]
+
+
+def reaches(attrs: Sequence[PathAttribute]) -> bool:
+    """Some MP_REACH_NLRI carries reachable prefixes."""
+    return any(isinstance(a, MpReachNlri) and a.nlri for a in attrs)
