@@ -31,7 +31,6 @@ from ..fsm import (
     UpdateReceived,
     notification_name,
 )
-from ..wire import AttrType
 
 log = logging.getLogger("bgpsvc.peer")
 #: Seconds during which repeated connection failures of one peer are counted, not logged.
@@ -67,24 +66,12 @@ def _down(peer: Peer, ev: SessionDown) -> _Line:
     return level, f"{_who(peer)}: {where}: {reason}", fields
 
 
-def _attr_name(code: int | None) -> str:
-    if code is None:
-        return "UPDATE"
-    try:
-        return AttrType(code).name
-    except ValueError:
-        return f"attribute {code}"
-
-
 def _update(peer: Peer, ev: UpdateReceived) -> _Line | None:
     if ev.looped:
         return logging.DEBUG, f"{_who(peer)}: UPDATE carries our AS (loop, RFC 4271 §9.1.2): ignored", {}
     if not ev.update.errors:
         return None
-    parts = []
-    for err in ev.update.errors:
-        attr = _attr_name(err.attr_type)
-        parts.append(f"{err.handling.name.lower().replace('_', '-')} ({attr}: {err.reason})")
+    parts = [err.summary for err in ev.update.errors]
     prefixes = len(ev.update.announced()) + len(ev.update.withdrawals())
     text = f"{_who(peer)}: malformed UPDATE handled per RFC 7606, {prefixes} prefixes: " + "; ".join(parts)
     return logging.WARNING, text, {"rfc7606": parts, "prefixes": prefixes}

@@ -24,7 +24,7 @@ from ..wire import (
     encode,
 )
 from ..wire.framing import Framer
-from ..wire.messages import _KEEPALIVE as KEEPALIVE_BYTES
+from ..wire.messages import KEEPALIVE_BYTES
 from .config import SessionConfig
 from .events import (
     CloseRequested,

@@ -40,5 +40,5 @@ class Tally:
                 table[name] = table.get(name, 0) + 1
         elif isinstance(ev, UpdateReceived):
             for err in ev.update.errors:
-                name = err.handling.name.lower().replace("_", "-")
+                name = err.handling.label
                 self.update_errors[name] = self.update_errors.get(name, 0) + 1

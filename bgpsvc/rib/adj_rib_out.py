@@ -1,8 +1,9 @@
 """Adj-RIB-Out: the whole desired set in, a delta out, packed UPDATEs (RFC 4271 §3.2, §9.2).
 
 ``diff`` is pure (it reads what was sent and returns a ``Delta``) and ``commit`` records what was
-queued, so "nothing to do" is an empty delta and nothing the peer already has is sent again. Announcements are grouped by their (identical) wire
-attribute tuple and packed with one encoded attribute block per group.
+queued, so "nothing to do" is an empty delta and nothing the peer already has is sent again.
+Announcements are grouped by their (identical) wire attribute tuple and packed with one encoded
+attribute block per group.
 """
 
 from __future__ import annotations

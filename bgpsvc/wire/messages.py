@@ -250,7 +250,8 @@ def encode_body(msg: Message) -> bytes:
     raise TypeError(f"not a BGP message: {msg!r}")
 
 
-_KEEPALIVE = frame(MessageType.KEEPALIVE, b"")
+#: A KEEPALIVE is always these 19 octets (RFC 4271 §4.4): sessions send it without encoding.
+KEEPALIVE_BYTES = frame(MessageType.KEEPALIVE, b"")
 
 
 def encode(msg: Message, ctx: Negotiated = DEFAULT) -> bytes:
@@ -258,7 +259,7 @@ def encode(msg: Message, ctx: Negotiated = DEFAULT) -> bytes:
     if isinstance(msg, Update):
         return encode_update(msg, ctx)
     if isinstance(msg, Keepalive):
-        return _KEEPALIVE
+        return KEEPALIVE_BYTES
     data = frame(msg.TYPE, encode_body(msg))
     limit = MAX_MESSAGE_SIZE if isinstance(msg, Open) else ctx.max_message_size
     if len(data) > limit:
