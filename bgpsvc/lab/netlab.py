@@ -51,6 +51,10 @@ from .procs import (
 
 __all__ = [
     "ALLOWED_NETWORKS",
+    "FRR_BIN_DIR",
+    "IP",
+    "TC",
+    "VTYSH",
     "AbortWait",
     "CommandError",
     "DaemonDied",
