@@ -40,6 +40,10 @@ from .namespaces import (
 )
 from .procs import (
     ALLOWED_NETWORKS,
+    FRR_BIN_DIR,
+    IP,
+    TC,
+    VTYSH,
     AbortWait,
     Addrs,
     CommandError,
