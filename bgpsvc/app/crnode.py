@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client as k8s_client
-
 from ..aio import Speaker
 from ..fsm import PeerConfig
 from ..k8s.config import KubernetesConfig
@@ -62,7 +60,7 @@ class ClusterConfig:
 
     def __init__(
         self,
-        api: k8s_client.ApiClient,
+        api: Any,  # a kubernetes ApiClient (only bgpsvc.k8s touches the client)
         kube: KubernetesConfig,
         on_resolved: Callable[[Resolved], None],
     ) -> None:
