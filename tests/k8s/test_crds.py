@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from bgpsvc.k8s.advertise import advertisement_from_dict
+from bgpsvc.k8s.informer import load_api_client
 from bgpsvc.k8s.resources import node_config_from_dict, peer_from_dict
 from bgpsvc.lab import ApiServer
 from bgpsvc.lab.schema import parse_schema
@@ -303,8 +304,6 @@ def test_bgpnodestatus_takes_what_the_speaker_writes() -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from bgpsvc.k8s.informer import load_api_client
-
     with ApiServer() as lab:
         client = load_api_client(str(lab.write_kubeconfig(tmp_path_factory.mktemp("kc") / "kubeconfig")))
         ext = k8s.ApiextensionsV1Api(client)
