@@ -65,7 +65,8 @@ def status(name: str, state: str, uptime: float | None = None, **kw: object) -> 
     base = PeerStatus(
         name=name, address="192.0.2.1", peer_as=64500, local_as=64512, state=state, uptime=uptime,
         last_down=None, prefixes_sent=0, prefixes_received={}, messages_sent=0, messages_received=0,
-        updates_sent=0, updates_received=0, hold_time=None, families=(), graceful_shutdown=False, unroutable=0,
+        updates_sent=0, updates_received=0, hold_time=None, families=(), graceful_shutdown=False,
+        unroutable=0,
     )  # fmt: skip
     return replace(base, **kw)  # type: ignore[arg-type]
 
