@@ -74,6 +74,10 @@ def advert(*communities: str) -> dict[str, Any]:
     }
 
 
+def create_peer(co: Any, body: dict[str, Any]) -> None:
+    co.create_cluster_custom_object(GROUP, VERSION, "bgppeers", body)
+
+
 def received_communities(r: Speaker) -> tuple[int, ...] | None:
     rib = r.drivers[0].peer.rib_in
     route = rib.routes.get(IPV4_UNICAST, {}).get(RANGE) if rib is not None else None
@@ -104,8 +108,14 @@ def test_custom_resources_configure_the_node_live_and_status_follows(tmp_path: P
     async def main() -> None:
         port = free_port()
         with ApiServer(manifests=[CRDS]) as api:
-            api.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1", "labels": {"rack": "r1"}},
-                       "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.31"}]}})  # fmt: skip
+            api.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": "node-1", "labels": {"rack": "r1"}},
+                    "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.31"}]},
+                }
+            )
             kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
             client = load_api_client(str(kubeconfig))
             co = k8s.CustomObjectsApi(client)
@@ -140,12 +150,9 @@ def test_custom_resources_configure_the_node_live_and_status_follows(tmp_path: P
             await ns.start()
             try:
                 assert ns.speaker is not None and ns.speaker.config.peers == ()
-                create = lambda body: co.create_cluster_custom_object(
-                    GROUP, VERSION, body["kind"].lower() + "s", body
-                )
 
                 # A BGPPeer and a BGPAdvertisement: the session comes up and carries the range.
-                create(bgp_peer("tor-a", "127.0.0.2", port))
+                create_peer(co, bgp_peer("tor-a", "127.0.0.2", port))
                 co.create_cluster_custom_object(GROUP, VERSION, "bgpadvertisements", advert("64512:100"))
                 await r1.wait_established(10)
                 await wait_for(
@@ -154,7 +161,7 @@ def test_custom_resources_configure_the_node_live_and_status_follows(tmp_path: P
                 established_at = r1.drivers[0].peer.session.established_at
 
                 # A second peer leaves the first session alone.
-                create(bgp_peer("tor-b", "127.0.0.3", port))
+                create_peer(co, bgp_peer("tor-b", "127.0.0.3", port))
                 await r2.wait_established(10)
 
                 # Edit the community: re-advertised on the running session.
@@ -165,7 +172,7 @@ def test_custom_resources_configure_the_node_live_and_status_follows(tmp_path: P
                 assert r1.drivers[0].peer.session.established_at == established_at and downs == []
 
                 # A peer whose Secret is missing: a condition, and no session attempt.
-                create(bgp_peer("tor-c", "127.0.0.4", port, passwordSecretRef={"name": "tor-c-md5"}))
+                create_peer(co, bgp_peer("tor-c", "127.0.0.4", port, passwordSecretRef={"name": "tor-c-md5"}))
                 await wait_for(
                     lambda: conditions(co, "tor-c").get("Accepted") == ("False", "SecretNotFound"),
                     10,
