@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ..rib import RouteAttrs
 from ..wire import Prefix
+from .advertise import PolicySet
 from .desired import AdvertisePolicy, Snapshot, explain, route_class, routes_from
 from .views import EndpointSliceView, Key, NodeView, ServiceView
 
@@ -63,7 +64,7 @@ class StepResult:
 
     snapshot: Snapshot
     node: str
-    policy: AdvertisePolicy
+    policy: AdvertisePolicy | PolicySet
     routes: Mapping[Prefix, RouteAttrs]
     classes: Mapping[Prefix, str]
     stats: StepStats
@@ -75,7 +76,7 @@ def _same_cluster(a: Snapshot, b: Snapshot) -> bool:
 
 
 def reconcile_step(
-    snapshot: Snapshot, node: str, policy: AdvertisePolicy, previous: StepResult | None
+    snapshot: Snapshot, node: str, policy: AdvertisePolicy | PolicySet, previous: StepResult | None
 ) -> StepResult:
     """Pure: the desired routes and classes of ``node`` for ``snapshot``, and how they differ from
     ``previous``. An unchanged snapshot (same store snapshots, node and policy) reuses ``previous``."""
@@ -87,8 +88,11 @@ def reconcile_step(
     ):
         unchanged = replace(previous.stats, announced=0, withdrawn=0, changed=0)
         return replace(previous, snapshot=snapshot, stats=unchanged)
-    explained = explain(snapshot, node, policy)
-    routes = routes_from(explained, policy)
+    if isinstance(policy, PolicySet):  # BGPAdvertisements: one policy per advertisement, merged
+        explained, routes = policy.explain(snapshot, node)
+    else:
+        explained = explain(snapshot, node, policy)
+        routes = routes_from(explained, policy)
     classes = {prefix: route_class(reasons) for prefix, reasons in explained.items()}
     by_class: dict[str, int] = {}
     for cls in classes.values():
@@ -127,7 +131,7 @@ class Reconciler:
         nodes: Source,
         *,
         node: str,
-        policy: AdvertisePolicy,
+        policy: AdvertisePolicy | PolicySet,
         apply: Callable[[Mapping[Prefix, RouteAttrs]], None],
         on_node: Callable[[NodeView | None], None] | None = None,
         debounce: float = DEBOUNCE,

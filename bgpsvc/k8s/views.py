@@ -52,6 +52,8 @@ class ServiceView:
     #: ``bgpsvc.io/advertise: "false"`` opts a Service out.
     advertise: bool = True
     headless: bool = False
+    #: metadata.labels, sorted: a BGPAdvertisement's serviceSelector picks Services by them.
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> Key:
@@ -74,6 +76,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
     ingress = ((status.get("loadBalancer") or {}).get("ingress")) or []
     lb_ips = _ips([i.get("ip") for i in ingress if isinstance(i, Mapping) and i.get("ip")])
     annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
     families = spec.get("ipFamilies")
     return ServiceView(
         namespace=str(meta.get("namespace", "")),
@@ -86,6 +89,9 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
         ip_families=tuple(f for f in families if f in IP_FAMILIES) if isinstance(families, list) else (),
         advertise=str(annotations.get(ADVERTISE_ANNOTATION, "true")).lower() != "false",
         headless=headless,
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+        if isinstance(labels, Mapping)
+        else (),
     )
 
 
