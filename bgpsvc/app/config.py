@@ -143,17 +143,21 @@ def parse_kubernetes(
     return cfg
 
 
-def _password(section: Section, env: Mapping[str, str]) -> str | None:
+def _password(section: Section, env: Mapping[str, str], secrets: bool = True) -> str | None:
     pw = section.get("password", to_str, None)
     pw_file = section.get("password_file", to_str, None)
     pw_env = section.get("password_env", to_str, None)
     if sum(x is not None for x in (pw, pw_file, pw_env)) > 1:
         raise ConfigError(f"{section.path}.password: give only one of password, password_file, password_env")
+    if not secrets:
+        return None  # ``plan`` needs no session, so no key
     if pw_file is not None:
         try:
             return Path(pw_file).read_text().strip()
         except OSError as exc:
             raise ConfigError(f"{section.path}.password_file: {exc.strerror}: {pw_file}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{section.path}.password_file: {pw_file} is not UTF-8 text") from None
     if pw_env is not None:
         if pw_env not in env:
             raise ConfigError(f"{section.path}.password_env: environment variable {pw_env} is not set")
@@ -161,11 +165,14 @@ def _password(section: Section, env: Mapping[str, str]) -> str | None:
     return pw
 
 
-def parse_peer(data: object, path: str, env: Mapping[str, str] | None = None) -> tuple[PeerConfig, Selector]:
-    """One ``peers[]`` entry: the peer and its node selector (node speakers only)."""
+def parse_peer(
+    data: object, path: str, env: Mapping[str, str] | None = None, secrets: bool = True
+) -> tuple[PeerConfig, Selector]:
+    """One ``peers[]`` entry: the peer and its node selector (node speakers only). ``secrets=False``
+    leaves the TCP MD5 key unread (``password_env``/``password_file`` need not resolve)."""
     s = Section(data, path)
     kw = read_fields(PeerConfig, s, skip=frozenset({"password"}))
-    kw["password"] = _password(s, os.environ if env is None else env)
+    kw["password"] = _password(s, os.environ if env is None else env, secrets)
     selector = s.get("node_selector", _selector, _NO_PAIRS)
     s.finish()
     return build(PeerConfig, kw, path), selector
@@ -323,15 +330,17 @@ def _choice(s: Section, key: str, default: str, choices: tuple[str, ...]) -> str
     return value
 
 
-def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] | None = None) -> RunConfig:
-    """The whole YAML document."""
+def parse_config(
+    data: object, base: Path | None = None, env: Mapping[str, str] | None = None, secrets: bool = True
+) -> RunConfig:
+    """The whole YAML document (``secrets=False``: peer passwords are not read, see ``parse_peer``)."""
     env = os.environ if env is None else env
     s = Section(data if data is not None else {}, "")
     kw = read_fields(SpeakerConfig, s, skip=frozenset({"router_id"}))
     peers_raw = s.raw("peers") or []
     if not isinstance(peers_raw, list):
         raise ConfigError("peers: expected a list")
-    parsed = [parse_peer(p, f"peers[{i}]", env) for i, p in enumerate(peers_raw)]
+    parsed = [parse_peer(p, f"peers[{i}]", env, secrets) for i, p in enumerate(peers_raw)]
     kube = None
     if "kubernetes" in s.data:
         selectors = {(p.address, p.port): sel for p, sel in parsed if sel}
@@ -356,11 +365,11 @@ def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] 
     return RunConfig(speaker, routes, rf_path, control, log_level, log_format, kube, tuple(warnings))
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RunConfig:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, secrets: bool = True) -> RunConfig:
     """Read and validate a YAML config file; errors name the file (and line, for YAML errors)."""
     p = Path(path)
     data = load_yaml(read_text(p), str(p))
-    return parse_config(data, p.parent, env)
+    return parse_config(data, p.parent, env, secrets)
 
 
 def load_routes(config: RunConfig) -> dict[Prefix, RouteAttrs]:

@@ -6,22 +6,30 @@ import json
 import logging
 import sys
 import time
+from typing import Any
+
+#: The keys every JSON line has; a record's structured ``fields`` never replace them.
+BASE_KEYS = ("ts", "level", "logger", "msg")
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "msg"}`` plus ``exc`` when there is a traceback."""
+    """``{"ts", "level", "logger", "msg"}``, the record's structured fields (``extra={"fields": {...}}``,
+    e.g. ``peer``, ``event``, ``reason``, ``code`` from the peer event log) and ``exc`` for a traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update((k, v) for k, v in fields.items() if k not in BASE_KEYS)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 def setup_logging(level: str, fmt: str = "text") -> None:
@@ -34,5 +42,7 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # urllib3's own retry chatter during an API outage is noise next to our "API unreachable" status.
+    # urllib3's own retry chatter during an API outage is noise next to our "API unreachable" status, and
+    # the Kubernetes client logs every response body at DEBUG: --log-level debug is about bgpsvc.
     logging.getLogger("urllib3").setLevel(max(logging.WARNING, root.level) + 10)
+    logging.getLogger("kubernetes").setLevel(max(logging.INFO, root.level))

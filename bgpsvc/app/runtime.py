@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from ..aio import Speaker
 from ..rib import RouteAttrs
 from ..wire import Prefix
 from .config import ConfigError, RunConfig, load_config, load_routes
-from .control import ControlServer, json_handler
+from .control import ControlServer, Response, json_handler
 from .metrics import StatusCollector, metrics_handler
 from .node import NodeSpeaker
 from .reload import describe_changes
+from .ribview import routes_json
 from .static import StaticSpeaker
 from .status import AppStatus
 
@@ -37,6 +40,9 @@ class App(Protocol):
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def speaker(self) -> Speaker | None: ...
 
     async def start(self) -> None: ...
 
@@ -66,12 +72,14 @@ class Runner:
         self._terms = 0
         self._stamp = self._file_stamp()
 
-    def _file_stamp(self) -> tuple[float, int] | None:
+    def _file_stamp(self) -> tuple[float, int, int] | None:
+        # The inode too: a ConfigMap volume swaps a symlink to a new file, which may have the old size
+        # and, within the filesystem's timestamp granularity, the old mtime.
         try:
             st = self.path.stat() if self.path is not None else None
         except OSError:
             return None
-        return (st.st_mtime, st.st_size) if st is not None else None
+        return (st.st_mtime, st.st_size, st.st_ino) if st is not None else None
 
     def on_term(self) -> None:
         """SIGTERM/SIGINT: stop gracefully; the second one skips the drain."""
@@ -122,6 +130,15 @@ class Runner:
                 self._stamp = stamp
                 self.reload(f"{self.path} changed")
 
+    def rib_endpoint(self, query: Mapping[str, str]) -> Response:
+        """``/routes[?peer=NAME][&received=1]``: Adj-RIB-Out (and -In) per peer, as JSON."""
+        received = query.get("received", "") not in ("", "0", "false")
+        try:
+            data = routes_json(self.app.speaker, query.get("peer") or None, received)
+        except KeyError:
+            return 404, "application/json", json.dumps({"error": f"no peer {query['peer']!r}"}).encode()
+        return 200, "application/json", json.dumps(data).encode() + b"\n"
+
     async def control(self) -> ControlServer | None:
         """Start the control endpoint (None when disabled)."""
         c = self.config.control
@@ -136,7 +153,8 @@ class Runner:
                 "/readyz": lambda: (
                     (200, "text/plain", b"ready\n") if app.ready else (503, "text/plain", b"not ready\n")
                 ),
-            }
+            },
+            {"/routes": self.rib_endpoint},
         )
         host, port = await server.start(c.address, c.port)
         log.info("control endpoint on http://%s:%d/status", host, port)
