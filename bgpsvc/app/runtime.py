@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
+import os
 import signal
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +33,12 @@ from .static import StaticSpeaker
 from .status import AppStatus
 
 log = logging.getLogger("bgpsvc")
+#: What to do when the BGP listener cannot bind (``listen:``).
+_LISTEN_HINTS = {
+    errno.EACCES: "ports below 1024 need root or CAP_NET_BIND_SERVICE; or listen: false to connect out only",
+    errno.EADDRINUSE: "another process (a BGP daemon?) listens there; change listen:, or listen: false",
+    errno.EADDRNOTAVAIL: "no interface has that address; fix listen:",
+}
 #: How often the config file is checked for changes (ConfigMap updates reach the pod in ~1 min anyway).
 WATCH_INTERVAL = 2.0
 
@@ -183,7 +191,7 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
             "control endpoint: cannot listen on %s:%d: %s (set control.port, or control: false)",
             c.address,
             c.port,
-            exc.strerror or exc,
+            os.strerror(exc.errno).lower() if exc.errno else exc,
         )
         return 2
     loop = asyncio.get_running_loop()
@@ -207,6 +215,10 @@ async def _serve(runner: Runner) -> int:
         exc = starting.exception()
         stopper.cancel()
         await app.stop(restart=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            hint = _LISTEN_HINTS[exc.errno]
+            log.error("cannot start: %s (%s)", exc.strerror, hint)
+            return 2
         if isinstance(exc, ConfigError | OSError | ValueError):
             log.error("cannot start: %s", exc)
             return 2
