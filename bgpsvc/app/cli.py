@@ -226,9 +226,9 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print what each node would advertise and why, from one read of the cluster."""
+    from ..k8s.kubeconfig import KubeconfigError, api_client
     from ..k8s.plan import plan, read_snapshot
     from .config import ConfigError, load_config
-    from .kubeconfig import api_client
 
     # plan runs anywhere (a laptop with a kubeconfig): NODE_NAME need not be set when a node is named,
     # and peer secrets are not read (no session is opened).
@@ -240,7 +240,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if kube is None:
             raise ConfigError(f"{args.config}: plan needs a kubernetes: section")
         api = api_client(args.kubeconfig or kube.kubeconfig)
-    except ConfigError as exc:
+    except (ConfigError, KubeconfigError) as exc:
         print(f"bgpsvc: {exc}", file=sys.stderr)
         return 2
     try:

@@ -1,7 +1,8 @@
 """The Kubernetes API client for ``bgpsvc run`` and ``plan``, with operator mistakes as one clear line.
 
 The client's own loader raises its ``ConfigException``, YAML errors or worse for a missing, empty or
-malformed kubeconfig; here each becomes a ``ConfigError`` naming the file and what to do.
+malformed kubeconfig; here each becomes a ``KubeconfigError`` naming the file and what to do (the app
+turns it into its ``ConfigError``: one line, exit status 2).
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from typing import Any
 import yaml
 from kubernetes.config.config_exception import ConfigException
 
-from ..k8s.informer import load_api_client
-from .schema import ConfigError
+from .listwatch import load_api_client
+
+
+class KubeconfigError(ValueError):
+    """The API client cannot be configured; the message names the file and what to do."""
+
 
 #: Where the client looks when neither the config nor KUBECONFIG names a file.
 DEFAULT_KUBECONFIG = "~/.kube/config"
@@ -30,25 +35,25 @@ def kubeconfig_files(kubeconfig: str | None, env: Mapping[str, str]) -> list[Pat
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise ConfigError(f"kubeconfig {path}: no such file ({_HOW})")
+        raise KubeconfigError(f"kubeconfig {path}: no such file ({_HOW})")
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise ConfigError(f"kubeconfig {path}: {exc.strerror}") from None
+        raise KubeconfigError(f"kubeconfig {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"kubeconfig {path}: not a text file") from None
+        raise KubeconfigError(f"kubeconfig {path}: not a text file") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"kubeconfig {where}: not valid YAML: {exc.problem}") from None
+        raise KubeconfigError(f"kubeconfig {where}: not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"kubeconfig {path}: not valid YAML: {exc}") from None
+        raise KubeconfigError(f"kubeconfig {path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not data.get("clusters"):
-        raise ConfigError(f"kubeconfig {path}: not a kubeconfig (no clusters: section)")
+        raise KubeconfigError(f"kubeconfig {path}: not a kubeconfig (no clusters: section)")
 
 
 def api_client(kubeconfig: str | None, env: Mapping[str, str] | None = None) -> Any:
-    """An ``ApiClient`` (in-cluster without a kubeconfig in a pod); ``ConfigError`` when it cannot be."""
+    """An ``ApiClient`` (in-cluster without a kubeconfig in a pod); ``KubeconfigError`` when it cannot be."""
     env = os.environ if env is None else env
     in_cluster = kubeconfig is None and bool(env.get("KUBERNETES_SERVICE_HOST"))
     files = [] if in_cluster else kubeconfig_files(kubeconfig, env)
@@ -58,6 +63,6 @@ def api_client(kubeconfig: str | None, env: Mapping[str, str] | None = None) -> 
     try:
         return load_api_client(kubeconfig)
     except ConfigException as exc:
-        raise ConfigError(f"{where}: {exc} ({_HOW})") from None
+        raise KubeconfigError(f"{where}: {exc} ({_HOW})") from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{where}: cannot be used: {type(exc).__name__}: {exc}") from None
+        raise KubeconfigError(f"{where}: cannot be used: {type(exc).__name__}: {exc}") from None
