@@ -64,7 +64,7 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         d = self.driver
         d._conns.pop(self.conn, None)
-        d.peer.connection_lost(self.conn, d.now(), str(exc) if exc else "")
+        d.peer.connection_lost(self.conn, d.now(), _why(exc) if exc else "")
         d.flush()
 
     def pause_writing(self) -> None:
