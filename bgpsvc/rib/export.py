@@ -41,7 +41,8 @@ class RouteAttrs:
     # ``metadata``: the documentation (docs/config.md is generated from it) and the form a config file
     # writes the value in, where it is not the Python type's (rib imports no config helper).
     origin: int = field(
-        default=0, metadata={"doc": "ORIGIN (RFC 4271 §5.1.1)", "yaml": "igp, egp or incomplete"}
+        default=0,
+        metadata={"doc": "ORIGIN (RFC 4271 §5.1.1)", "yaml": "igp, egp or incomplete", "default": "igp"},
     )
     #: AS numbers after ours (e.g. to originate on behalf of another AS); eBGP prepends our AS.
     as_path: tuple[int, ...] = field(
