@@ -182,3 +182,16 @@ def test_help_says_what_bgpsvc_is_and_version_works() -> None:
     bgpsvc = str(Path(sys.executable).with_name("bgpsvc"))
     out = subprocess.run([bgpsvc, "--version"], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == f"bgpsvc {VERSION}"
+
+
+def test_the_readme_says_what_bgpsvc_is_not_and_shows_the_library() -> None:
+    readme = (ROOT / "README.md").read_text()
+    not_part = readme.split("**What it is not.**", 1)[1].split("\n\n", 1)[0]
+    for allocator in ("MetalLB", "kube-vip", "Cilium LB-IPAM", "PureLB", "OpenELB"):
+        assert allocator in not_part, allocator
+    assert "allocates none" in not_part
+    assert "(docs/config.md)" in readme and (ROOT / "docs" / "config.md").is_file()
+    library = readme.split("## The speaker as a library", 1)[1].split("\n## ", 1)[0]
+    for shown in ("wait_established(", "local_address=", "port=", "set_routes(", "stop()"):
+        assert shown in library, shown
+    assert "docker push" in readme and "placeholder" in readme
