@@ -163,6 +163,9 @@ CASES: dict[str, Callable[[Path], Case]] = {
         _run(t, "local_as: 64512\nrouter_id: 192.0.2.1\nlocal_as: 64513\n", "dup.yaml"),
         r"dup\.yaml:3:\d+: .*duplicate key 'local_as' \(first at line 1\)",
     ),
+    "a config file with a control character": lambda t: Case(
+        _run(t, b"local_as: 1\x00\n", "bin.yaml"), r"bin\.yaml: not valid YAML: character #x0000 at offset 11"
+    ),
     "a config file that does not exist": lambda t: Case(
         ["run", "-c", str(t / "nope.yaml")], r"nope\.yaml: No such file"
     ),
