@@ -6,18 +6,14 @@ import json
 import logging
 import sys
 import time
-from typing import Any
-
-#: The keys every JSON line has; a record's structured ``fields`` never replace them.
-BASE_KEYS = ("ts", "level", "logger", "msg")
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "msg"}``, the record's structured fields (``extra={"fields": {...}}``,
-    e.g. ``peer``, ``event``, ``reason``, ``code`` from the peer event log) and ``exc`` for a traceback."""
+    """``{"ts", "level", "logger", "msg"}``, the event's structured fields (``extra={"fields": ...}``:
+    peer, event, state, reason, notification ...) and ``exc`` when there is a traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
+        out = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -26,7 +22,7 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            out.update((k, v) for k, v in fields.items() if k not in BASE_KEYS)
+            out.update({k: v for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
