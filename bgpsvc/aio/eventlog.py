@@ -108,9 +108,7 @@ def describe(peer: Peer, ev: AnyPeerEvent) -> _Line | None:
         )
         return logging.INFO if ev.stale_removed else logging.DEBUG, text, {"family": str(ev.family)}
     if isinstance(ev, StaleRoutesKept):
-        text = (
-            f"{who}: graceful restart helper: {ev.count} routes kept, stale, for {ev.restart_time} s"
-        )
+        text = f"{who}: graceful restart helper: {ev.count} routes kept, stale, for {ev.restart_time} s"
         return logging.INFO, text, {"stale": ev.count, "restart_time": ev.restart_time}
     if isinstance(ev, StaleRoutesFlushed):
         return logging.INFO, f"{who}: {ev.count} stale routes removed ({ev.why})", {"stale": ev.count}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from itertools import count
@@ -63,7 +64,7 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         d = self.driver
         d._conns.pop(self.conn, None)
-        d.peer.connection_lost(self.conn, d.now(), str(exc) if exc else "")
+        d.peer.connection_lost(self.conn, d.now(), _why(exc) if exc else "")
         d.flush()
 
     def pause_writing(self) -> None:
@@ -162,7 +163,7 @@ class PeerDriver:
         except (OSError, TimeoutError) as exc:
             if sock is not None:
                 sock.close()
-            self.peer.connect_failed(self.now(), str(exc) or type(exc).__name__)
+            self.peer.connect_failed(self.now(), _why(exc))
             self.flush()
             return
         await self._attach(sock, outgoing=True)
@@ -185,7 +186,7 @@ class PeerDriver:
         except OSError as exc:
             sock.close()
             if outgoing:
-                self.peer.connect_failed(self.now(), str(exc))
+                self.peer.connect_failed(self.now(), _why(exc))
                 self.flush()
 
     def _connected(self, proto: _Connection, local: str | None) -> None:
@@ -225,3 +226,12 @@ class PeerDriver:
 
 
 __all__ = ["EventSink", "PeerDriver"]
+
+
+def _why(exc: BaseException) -> str:
+    """A failed connection in words: ``connection refused``, not ``[Errno 111] Connect call failed (...)``."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__

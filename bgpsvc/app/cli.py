@@ -1,4 +1,5 @@
-"""Command line: ``bgpsvc run``, ``status``, ``plan``, ``demo`` and the codec tools ``decode``, ``encode``.
+"""Command line: ``bgpsvc run``, ``status``, ``routes``, ``plan``, ``demo`` and the codec tools ``decode``,
+``encode``.
 
 Each command imports what it needs when it runs: ``bgpsvc decode`` loads neither the Kubernetes client
 nor the in-repo lab.
@@ -12,6 +13,8 @@ import ipaddress
 import json
 import os
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 
@@ -178,55 +181,81 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run(config, args.config))
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Show the running speaker's peers (from its control endpoint)."""
-    url = f"http://{args.control}/status"
+def _fetch(url: str) -> tuple[int, object]:
+    """GET a control endpoint URL: (HTTP status, parsed JSON); status 0 when it cannot be reached."""
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
-            data = json.loads(resp.read())
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read())
+        except ValueError:
+            return exc.code, None
     except (OSError, ValueError) as exc:
-        print(f"bgpsvc: cannot read {url}: {exc}", file=sys.stderr)
+        print(f"bgpsvc: cannot read {url}: {exc} (is bgpsvc run up? see --control)", file=sys.stderr)
+        return 0, None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the running speaker's peers (from its control endpoint)."""
+    code, data = _fetch(f"http://{args.control}/status")
+    if code != 200 or not isinstance(data, dict):
         return 1
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    print(f"AS {data['local_as']}  router-id {data['router_id']}  routes {data['routes']}")
-    print(f"{'peer':<28}{'AS':>11}  {'state':<12}{'uptime':>10}{'sent':>9}{'rcvd':>9}  last down")
-    for p in data["peers"]:
-        up = p["uptime"]
-        uptime = "-" if up is None else f"{int(up) // 3600}h{int(up) % 3600 // 60:02d}m{int(up) % 60:02d}s"
-        rcvd = sum(p["prefixes_received"].values())
-        print(
-            f"{p['name']:<28}{p['peer_as']:>11}  {p['state']:<12}{uptime:>10}{p['prefixes_sent']:>9}{rcvd:>9}"
-            f"  {p['last_down'] or '-'}"
-        )
+    from .status import format_status
+
+    print(json.dumps(data, indent=2) if args.json else format_status(data))
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    """Show what was sent to each peer (Adj-RIB-Out) or, with --received, what it sent (Adj-RIB-In)."""
+    from .ribview import format_routes
+
+    query = urllib.parse.urlencode(
+        {k: v for k, v in (("peer", args.peer), ("received", "1" if args.received else None)) if v}
+    )
+    code, data = _fetch(f"http://{args.control}/routes" + (f"?{query}" if query else ""))
+    if code == 404 and isinstance(data, dict) and "error" in data:
+        print(f"bgpsvc: {data['error']}", file=sys.stderr)
+        return 2
+    if code != 200 or not isinstance(data, dict):
+        return 1
+    print(json.dumps(data, indent=2) if args.json else format_routes(data, args.received))
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print what each node would advertise and why, from one read of the cluster."""
-    from ..k8s.informer import load_api_client
+    from ..k8s.kubeconfig import KubeconfigError, api_client
     from ..k8s.plan import plan, read_snapshot
     from .config import ConfigError, load_config
 
-    # plan runs anywhere (a laptop with a kubeconfig): NODE_NAME need not be set when a node is named.
+    # plan runs anywhere (a laptop with a kubeconfig): NODE_NAME need not be set when a node is named,
+    # and peer secrets are not read (no session is opened).
     env = dict(os.environ)
     env.setdefault("NODE_NAME", args.node or "(plan)")
     try:
-        config = load_config(args.config, env)
-    except ConfigError as exc:
-        print(f"bgpsvc: invalid config: {exc}", file=sys.stderr)
-        return 2
-    kube = config.kubernetes
-    if kube is None:
-        print("bgpsvc: plan needs a kubernetes: section in the config", file=sys.stderr)
+        config = load_config(args.config, env, secrets=False)
+        kube = config.kubernetes
+        if kube is None:
+            raise ConfigError(f"{args.config}: plan needs a kubernetes: section")
+        api = api_client(args.kubeconfig or kube.kubeconfig)
+    except (ConfigError, KubeconfigError) as exc:
+        print(f"bgpsvc: {exc}", file=sys.stderr)
         return 2
     try:
-        snapshot = read_snapshot(load_api_client(args.kubeconfig or kube.kubeconfig), timeout=args.timeout)
+        snapshot = read_snapshot(api, timeout=args.timeout)
     except (TimeoutError, OSError, ValueError) as exc:
         print(f"bgpsvc: cannot read the cluster: {exc}", file=sys.stderr)
         return 1
-    nodes = sorted(name for _, name in snapshot.nodes) if args.all_nodes else [args.node or kube.node_name]
+    known = sorted(name for _, name in snapshot.nodes)
+    nodes = known if args.all_nodes else [args.node or kube.node_name]
+    if not args.all_nodes and ("", nodes[0]) not in snapshot.nodes:
+        print(
+            f"bgpsvc: node {nodes[0]!r}: no such Node in the cluster (nodes: {', '.join(known) or 'none'})",
+            file=sys.stderr,
+        )
+        return 2
     result = plan(snapshot, nodes, kube.policy)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -269,12 +298,12 @@ def _encode_parser(p: argparse.ArgumentParser | None = None) -> argparse.Argumen
     p = p or argparse.ArgumentParser(prog="bgpsvc encode")
     p.add_argument("--prefix", action="append", default=[], help="prefix to announce (repeatable)")
     p.add_argument("--withdraw", action="append", default=[], help="prefix to withdraw (repeatable)")
-    p.add_argument("--next-hop", default="192.0.2.1")
+    p.add_argument("--next-hop", default="192.0.2.1", help="NEXT_HOP (IPv4) or MP_REACH next hop (IPv6)")
     p.add_argument("--link-local", help="IPv6 link-local next hop to send with a global one")
     p.add_argument("--as-path", default="", help="AS numbers, space or comma separated")
-    p.add_argument("--origin", choices=sorted(_ORIGINS), default="igp")
-    p.add_argument("--med", type=int)
-    p.add_argument("--local-pref", type=int)
+    p.add_argument("--origin", choices=sorted(_ORIGINS), default="igp", help="ORIGIN (default: igp)")
+    p.add_argument("--med", type=int, help="MULTI_EXIT_DISC")
+    p.add_argument("--local-pref", type=int, help="LOCAL_PREF (iBGP)")
     p.add_argument("--community", action="append", default=[], help="ASN:VALUE or a well-known name")
     p.add_argument("--large-community", action="append", default=[], help="GLOBAL:LOCAL1:LOCAL2")
     _common(p)
@@ -283,8 +312,15 @@ def _encode_parser(p: argparse.ArgumentParser | None = None) -> argparse.Argumen
 
 def parser() -> argparse.ArgumentParser:
     """The ``bgpsvc`` argument parser."""
-    ap = argparse.ArgumentParser(prog="bgpsvc", description="Pure-Python BGP-4 speaker (codec tools for now)")
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap = argparse.ArgumentParser(
+        prog="bgpsvc",
+        description="Pure-Python BGP-4 speaker: advertises static routes or a Kubernetes node's Service IPs "
+        "to routers (run), shows what it does (status, routes, plan), and encodes/decodes BGP messages.",
+    )
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = ap.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="bgpsvc COMMAND --help shows its options"
+    )
     d = sub.add_parser("decode", help="decode hex BGP messages (header included) and print them")
     d.add_argument("hex", nargs="+", help="hex bytes of one or more messages, or - to read stdin")
     d.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -308,23 +344,42 @@ def parser() -> argparse.ArgumentParser:
     cd.set_defaults(func=cmd_demo)
     r = sub.add_parser("run", help="run the speaker from a YAML config")
     r.add_argument("--config", "-c", required=True, help="YAML config file")
-    r.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    r.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="override the config's log_level"
+    )
     r.add_argument("--log-format", choices=["text", "json"], help="json: one object per line")
     r.set_defaults(func=cmd_run)
     pl = sub.add_parser("plan", help="show what each node would advertise and why (reads the cluster once)")
     pl.add_argument("--config", "-c", required=True, help="node speaker YAML config (with kubernetes:)")
     which = pl.add_mutually_exclusive_group()
     which.add_argument("--node", help="node name (default: kubernetes.node_name / NODE_NAME)")
-    which.add_argument("--all-nodes", action="store_true")
+    which.add_argument("--all-nodes", action="store_true", help="every Node in the cluster")
     pl.add_argument("--kubeconfig", help="override kubernetes.kubeconfig")
-    pl.add_argument("--timeout", type=float, default=30.0)
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the lists (default 30)")
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pl.set_defaults(func=cmd_plan)
     st = sub.add_parser("status", help="show the running speaker's peers")
     st.add_argument("--control", default="127.0.0.1:9179", help="host:port of the control endpoint")
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--json", action="store_true", help="print the /status JSON")
     st.set_defaults(func=cmd_status)
+    ro = sub.add_parser("routes", help="show what was sent to each peer (or, --received, what it sent)")
+    ro.add_argument("--control", default="127.0.0.1:9179", help="host:port of the control endpoint")
+    ro.add_argument("--peer", help="only this peer (name or address)")
+    ro.add_argument(
+        "--received", action="store_true", help="routes received from the peer (peers with store_routes)"
+    )
+    ro.add_argument("--json", action="store_true", help="print the /routes JSON")
+    ro.set_defaults(func=cmd_routes)
     return ap
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bgpsvc")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,10 +17,12 @@ from typing import Any
 
 from ..aio import SpeakerConfig
 from ..fsm import GracefulRestartConfig, PeerConfig
+from ..fsm.config import doc
 from ..k8s.config import KubernetesConfig, Selector
 from ..k8s.desired import CLASS_PRIORITY, AdvertisePolicy
 from ..rib import RouteAttrs
-from ..wire import Prefix, community, large_community
+from ..wire import Prefix
+from .routes import parse_route_attrs, parse_routes, parse_routes_file
 from .schema import (
     ConfigError,
     Section,
@@ -28,7 +30,6 @@ from .schema import (
     load_yaml,
     read_fields,
     read_text,
-    to_asn,
     to_bool,
     to_int,
     to_ip,
@@ -36,23 +37,51 @@ from .schema import (
     to_str,
 )
 
-ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
 #: What ``bgpsvc run`` listens on when the file says nothing (the library listens nowhere by default).
 DEFAULT_LISTEN: tuple[tuple[str, int], ...] = (("0.0.0.0", 179), ("::", 179))
 _NO_NETS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-_NO_INTS: tuple[int, ...] = ()
-_NO_LARGE: tuple[tuple[int, int, int], ...] = ()
 _NO_PAIRS: Selector = ()
-__all__ = ["ConfigError", "ControlConfig", "KubernetesConfig", "RunConfig", "load_config", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "ControlConfig",
+    "KubernetesConfig",
+    "PeerFileFields",
+    "RunConfig",
+    "load_config",
+    "parse_config",
+    "parse_route_attrs",
+    "parse_routes",
+    "parse_routes_file",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class ControlConfig:
-    """Where the status/metrics HTTP endpoint listens (loopback by default)."""
+    """Where the status/metrics HTTP endpoint listens (loopback by default); ``control: false``: none."""
 
-    address: str = "127.0.0.1"
-    port: int = 9179
-    enabled: bool = True
+    address: str = field(
+        default="127.0.0.1", metadata=doc("address of /status, /routes, /metrics, /healthz", "ip")
+    )
+    port: int = field(default=9179, metadata=doc("TCP port (0: any free port)", bounds=(0, 65535)))
+    enabled: bool = field(default=True, metadata=doc("false: no control endpoint (as control: false)"))
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFileFields:
+    """What a ``peers[]`` entry says beyond ``PeerConfig``: where the TCP MD5 key comes from (at most one of
+    password, password_file, password_env) and, on a node speaker, which nodes peer with it."""
+
+    password_file: str | None = field(
+        default=None, metadata=doc("file holding the TCP MD5 key (e.g. a mounted Secret); read at start")
+    )
+    password_env: str | None = field(
+        default=None,
+        metadata=doc("environment variable holding the TCP MD5 key; must be set, empty means no MD5"),
+    )
+    node_selector: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=doc("node labels (all must match) of the nodes that peer with it; absent: every node"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +89,24 @@ class RunConfig:
     """Everything ``bgpsvc run`` needs."""
 
     speaker: SpeakerConfig
-    routes: dict[Prefix, RouteAttrs] = field(default_factory=dict)
-    routes_file: Path | None = None
-    control: ControlConfig = field(default_factory=ControlConfig)
-    log_level: str = "info"
-    log_format: str = "text"
-    kubernetes: KubernetesConfig | None = None
+    routes: dict[Prefix, RouteAttrs] = field(
+        default_factory=dict, metadata=doc("routes to advertise: a list of prefixes or {prefix, attributes}")
+    )
+    routes_file: Path | None = field(
+        default=None,
+        metadata=doc("file of routes, one per line: 'PREFIX [key=value ...]' (relative to the config file)"),
+    )
+    control: ControlConfig = field(
+        default_factory=ControlConfig, metadata=doc("the control endpoint, or false to have none")
+    )
+    log_level: str = field(default="info", metadata=doc("debug, info, warning or error (--log-level wins)"))
+    log_format: str = field(
+        default="text",
+        metadata=doc("text, or json: one object per line with the event's fields (--log-format wins)"),
+    )
+    kubernetes: KubernetesConfig | None = field(
+        default=None, metadata=doc("present: a node speaker advertising Service IPs (see its section)")
+    )
     #: Things worth a line in the log at start (e.g. a config with no peers).
     warnings: tuple[str, ...] = ()
 
@@ -148,17 +189,21 @@ def parse_kubernetes(
     return cfg
 
 
-def _password(section: Section, env: Mapping[str, str]) -> str | None:
+def _password(section: Section, env: Mapping[str, str], secrets: bool = True) -> str | None:
     pw = section.get("password", to_str, None)
     pw_file = section.get("password_file", to_str, None)
     pw_env = section.get("password_env", to_str, None)
     if sum(x is not None for x in (pw, pw_file, pw_env)) > 1:
         raise ConfigError(f"{section.path}.password: give only one of password, password_file, password_env")
+    if not secrets:
+        return None  # ``plan`` needs no session, so no key
     if pw_file is not None:
         try:
             return Path(pw_file).read_text().strip()
         except OSError as exc:
             raise ConfigError(f"{section.path}.password_file: {exc.strerror}: {pw_file}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{section.path}.password_file: {pw_file} is not UTF-8 text") from None
     if pw_env is not None:
         if pw_env not in env:
             raise ConfigError(f"{section.path}.password_env: environment variable {pw_env} is not set")
@@ -166,108 +211,17 @@ def _password(section: Section, env: Mapping[str, str]) -> str | None:
     return pw
 
 
-def parse_peer(data: object, path: str, env: Mapping[str, str] | None = None) -> tuple[PeerConfig, Selector]:
-    """One ``peers[]`` entry: the peer and its node selector (node speakers only)."""
+def parse_peer(
+    data: object, path: str, env: Mapping[str, str] | None = None, secrets: bool = True
+) -> tuple[PeerConfig, Selector]:
+    """One ``peers[]`` entry: the peer and its node selector (node speakers only). ``secrets=False``
+    leaves the TCP MD5 key unread (``password_env``/``password_file`` need not resolve)."""
     s = Section(data, path)
     kw = read_fields(PeerConfig, s, skip=frozenset({"password"}))
-    kw["password"] = _password(s, os.environ if env is None else env)
+    kw["password"] = _password(s, os.environ if env is None else env, secrets)
     selector = s.get("node_selector", _selector, _NO_PAIRS)
     s.finish()
     return build(PeerConfig, kw, path), selector
-
-
-def parse_route_attrs(s: Section) -> RouteAttrs:
-    """Route attributes shared by inline routes, routes files and Kubernetes classes."""
-
-    def communities(v: Any) -> tuple[int, ...]:
-        if not isinstance(v, list):
-            raise ValueError("expected a list such as ['64512:100', NO_EXPORT]")
-        return tuple(community(str(c)) for c in v)
-
-    def larges(v: Any) -> tuple[tuple[int, int, int], ...]:
-        if not isinstance(v, list):
-            raise ValueError("expected a list such as ['64512:1:2']")
-        return tuple(large_community(str(c)) for c in v)
-
-    def origin(v: Any) -> int:
-        if v not in ORIGINS:
-            raise ValueError("must be igp, egp or incomplete")
-        return ORIGINS[v]
-
-    def as_path(v: Any) -> tuple[int, ...]:
-        if not isinstance(v, list):
-            raise ValueError("expected a list of AS numbers")
-        return tuple(to_asn(a) for a in v)
-
-    nh = s.get("next_hop", to_ip, None)
-    kw: dict[str, Any] = {
-        "origin": s.get("origin", origin, 0),
-        "as_path": s.get("as_path", as_path, _NO_INTS),
-        "med": s.get("med", to_int(0, 0xFFFFFFFF), None),
-        "local_pref": s.get("local_pref", to_int(0, 0xFFFFFFFF), None),
-        "communities": s.get("communities", communities, _NO_INTS),
-        "large_communities": s.get("large_communities", larges, _NO_LARGE),
-        "next_hop": ipaddress.ip_address(nh) if nh else None,
-    }
-    return build(RouteAttrs, kw, s.path)
-
-
-def _prefix(v: Any) -> Prefix:
-    return Prefix.from_network(to_str(v))
-
-
-def parse_routes(data: object, path: str) -> dict[Prefix, RouteAttrs]:
-    """The inline ``routes:`` list."""
-    if not isinstance(data, list):
-        raise ConfigError(f"{path}: expected a list of routes")
-    out: dict[Prefix, RouteAttrs] = {}
-    for i, item in enumerate(data):
-        s = Section(item if isinstance(item, Mapping) else {"prefix": item}, f"{path}[{i}]")
-        prefix = s.require("prefix", _prefix)
-        attrs = parse_route_attrs(s)
-        s.finish()
-        out[prefix] = attrs
-    return out
-
-
-def _route_line_item(pairs: list[str], where: str) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"{where}: expected key=value, got {pair!r}")
-        if key in ("communities", "large_communities", "as_path"):
-            item[key] = [x for x in value.split(",") if x]
-        elif key in ("med", "local_pref"):
-            item[key] = int(value) if value.isdigit() else value
-        else:
-            item[key] = value
-    return item
-
-
-def parse_routes_file(text: str, name: str) -> dict[Prefix, RouteAttrs]:
-    """One route per line: ``PREFIX [key=value ...]``; ``#`` comments; lists comma-separated."""
-    out: dict[Prefix, RouteAttrs] = {}
-    # Lines with the same attributes share one RouteAttrs: the Adj-RIB-Out then builds them once.
-    interned: dict[tuple[str, ...], RouteAttrs] = {(): RouteAttrs()}
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        where = f"{name}:{lineno}"
-        prefix_text, *pairs = line.split()
-        try:
-            prefix = _prefix(prefix_text)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        known = interned.get(tuple(pairs))
-        if known is None:
-            s = Section(_route_line_item(pairs, where), where)
-            known = parse_route_attrs(s)
-            s.finish()
-            interned[tuple(pairs)] = known
-        out[prefix] = known
-    return out
 
 
 def _listen(raw: object) -> tuple[tuple[str, int], ...]:
@@ -328,15 +282,17 @@ def _choice(s: Section, key: str, default: str, choices: tuple[str, ...]) -> str
     return value
 
 
-def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] | None = None) -> RunConfig:
-    """The whole YAML document."""
+def parse_config(
+    data: object, base: Path | None = None, env: Mapping[str, str] | None = None, secrets: bool = True
+) -> RunConfig:
+    """The whole YAML document (``secrets=False``: peer passwords are not read, see ``parse_peer``)."""
     env = os.environ if env is None else env
     s = Section(data if data is not None else {}, "")
     kw = read_fields(SpeakerConfig, s, skip=frozenset({"router_id"}))
     peers_raw = s.raw("peers") or []
     if not isinstance(peers_raw, list):
         raise ConfigError("peers: expected a list")
-    parsed = [parse_peer(p, f"peers[{i}]", env) for i, p in enumerate(peers_raw)]
+    parsed = [parse_peer(p, f"peers[{i}]", env, secrets) for i, p in enumerate(peers_raw)]
     kube = None
     if "kubernetes" in s.data:
         selectors = {(p.address, p.port): sel for p, sel in parsed if sel}
@@ -361,11 +317,11 @@ def parse_config(data: object, base: Path | None = None, env: Mapping[str, str] 
     return RunConfig(speaker, routes, rf_path, control, log_level, log_format, kube, tuple(warnings))
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RunConfig:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, secrets: bool = True) -> RunConfig:
     """Read and validate a YAML config file; errors name the file (and line, for YAML errors)."""
     p = Path(path)
     data = load_yaml(read_text(p), str(p))
-    return parse_config(data, p.parent, env)
+    return parse_config(data, p.parent, env, secrets)
 
 
 def load_routes(config: RunConfig) -> dict[Prefix, RouteAttrs]:

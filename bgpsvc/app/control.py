@@ -1,6 +1,7 @@
 """A small HTTP endpoint on loopback: ``/status`` (JSON), ``/healthz``, ``/readyz`` and extra handlers.
 
-Plain asyncio rather than a web framework: a handful of GET routes do not justify the dependency.
+Plain asyncio rather than a web framework: a handful of GET routes do not justify the dependency. A
+handler takes no argument, or (a ``QueryHandler``) the request's query parameters.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger("bgpsvc.control")
-Handler = Callable[[], tuple[int, str, bytes]]
+Response = tuple[int, str, bytes]
+Handler = Callable[[], Response]
+QueryHandler = Callable[[Mapping[str, str]], Response]
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
@@ -24,8 +28,11 @@ def json_handler(fn: Callable[[], object]) -> Handler:
 class ControlServer:
     """Serves GET requests from a routing table of handlers."""
 
-    def __init__(self, routes: dict[str, Handler]) -> None:
+    def __init__(
+        self, routes: dict[str, Handler], query_routes: dict[str, QueryHandler] | None = None
+    ) -> None:
         self.routes = routes
+        self.query_routes = query_routes or {}
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -42,11 +49,14 @@ class ControlServer:
             parts = line.decode("latin-1").split()
             if len(parts) < 2:
                 return
-            method, target = parts[0], parts[1].split("?", 1)[0]
+            method, (target, _, query) = parts[0], parts[1].partition("?")
             if method != "GET":
                 status, ctype, body = 405, "text/plain", b"only GET\n"
             elif target in self.routes:
                 status, ctype, body = self.routes[target]()
+            elif target in self.query_routes:
+                params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+                status, ctype, body = self.query_routes[target](params)
             else:
                 status, ctype, body = 404, "text/plain", b"not found\n"
             head = (

@@ -38,5 +38,7 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # urllib3's own retry chatter during an API outage is noise next to our "API unreachable" status.
+    # urllib3's own retry chatter during an API outage is noise next to our "API unreachable" status, and
+    # the Kubernetes client logs every response body at DEBUG: --log-level debug is about bgpsvc.
     logging.getLogger("urllib3").setLevel(max(logging.WARNING, root.level) + 10)
+    logging.getLogger("kubernetes").setLevel(max(logging.INFO, root.level))

@@ -1,11 +1,19 @@
-"""Prometheus metrics, collected at scrape time from the typed status (``AppStatus``)."""
+"""Prometheus metrics, collected at scrape time from the typed status (``AppStatus``).
+
+Beside the per-session state and prefix counts: flaps, NOTIFICATIONs sent and received by code and
+subcode, UPDATEs handled per RFC 7606, build information, and the standard ``process_*`` and
+``python_info`` metrics. ``deploy/prometheus/bgpsvc-alerts.yaml`` and the Grafana dashboard in
+``deploy/grafana/`` use these names (tests/test_observability.py checks them against a scrape).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import platform
+from collections.abc import Callable, Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from ..fsm import PeerStatus
@@ -29,7 +37,41 @@ def _peer_families() -> dict[str, Family]:
         ),
         "updates": c("bgpsvc_updates_sent", "UPDATE messages sent", labels=["peer"]),
         "updates_in": c("bgpsvc_updates_received", "UPDATE messages received", labels=["peer"]),
+        "uptime": g(
+            "bgpsvc_session_uptime_seconds", "Seconds the session has been Established", labels=["peer"]
+        ),
+        "flaps": c("bgpsvc_session_flaps", "Times the session left Established", labels=["peer"]),
+        "notes_out": c(
+            "bgpsvc_notifications_sent",
+            "NOTIFICATION messages sent, by error code and subcode (RFC 4271 §4.5)",
+            labels=["peer", "code", "subcode"],
+        ),
+        "notes_in": c(
+            "bgpsvc_notifications_received",
+            "NOTIFICATION messages received, by error code and subcode (RFC 4271 §4.5)",
+            labels=["peer", "code", "subcode"],
+        ),
+        "update_errors": c(
+            "bgpsvc_update_errors",
+            "Malformed UPDATEs received, by RFC 7606 handling (treat-as-withdraw, attribute-discard, ...)",
+            labels=["peer", "handling"],
+        ),
+        "stale": g(
+            "bgpsvc_stale_routes", "Routes kept stale for a restarting peer (RFC 4724)", labels=["peer"]
+        ),
+        "unroutable": g(
+            "bgpsvc_prefixes_unroutable",
+            "Desired prefixes this session cannot carry (no next hop of their family)",
+            labels=["peer"],
+        ),
     }
+
+
+def _notifications(family: Family, peer: str, counts: Mapping[str, int]) -> None:
+    for name, n in counts.items():
+        # "Cease / Administrative Shutdown": the code's name, then the subcode's (``notification_name``).
+        code, _, subcode = name.partition(" / ")
+        family.add_metric([peer, code, subcode or "-"], n)
 
 
 def _add_peer(m: dict[str, Family], p: PeerStatus) -> None:
@@ -44,6 +86,14 @@ def _add_peer(m: dict[str, Family], p: PeerStatus) -> None:
         m["rcvd"].add_metric([name, fam], n)
     m["updates"].add_metric([name], p.updates_sent)
     m["updates_in"].add_metric([name], p.updates_received)
+    m["uptime"].add_metric([name], p.uptime or 0.0)
+    m["flaps"].add_metric([name], p.flaps)
+    _notifications(m["notes_out"], name, p.notifications_sent)
+    _notifications(m["notes_in"], name, p.notifications_received)
+    for handling, n in p.update_errors.items():
+        m["update_errors"].add_metric([name, handling], n)
+    m["stale"].add_metric([name], p.stale_routes)
+    m["unroutable"].add_metric([name], p.unroutable)
 
 
 def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family]:
@@ -86,8 +136,28 @@ class StatusCollector(Collector):
             yield from _kubernetes(st.kubernetes)
 
 
+def _version() -> str:
+    try:
+        return version("bgpsvc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class BuildInfo(Collector):
+    """``bgpsvc_build_info{version, python}``: which release runs where (a constant 1)."""
+
+    def collect(self) -> Iterator[InfoMetricFamily]:
+        info = InfoMetricFamily("bgpsvc_build", "bgpsvc version and Python it runs on")
+        info.add_metric([], {"version": _version(), "python": platform.python_version()})
+        yield info
+
+
 def metrics_handler(collector: StatusCollector) -> Callable[[], tuple[int, str, bytes]]:
-    """A control-server handler serving the exposition format."""
+    """A control-server handler serving the exposition format: the status collector, build info and
+    the process/platform metrics every Prometheus exporter has (``process_*``, ``python_info``)."""
     registry = CollectorRegistry()
     registry.register(collector)
+    registry.register(BuildInfo())
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     return lambda: (200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(registry))

@@ -23,13 +23,14 @@ from ..aio import Speaker, SpeakerConfig, SpeakerStatus
 from ..k8s.advertise import PolicySet
 from ..k8s.config import KubernetesConfig, select_peers
 from ..k8s.desired import AdvertisePolicy
-from ..k8s.informer import Informer, endpointslice_informer, load_api_client, node_informer, service_informer
+from ..k8s.informer import Informer, endpointslice_informer, node_informer, service_informer
+from ..k8s.kubeconfig import KubeconfigError, api_client
 from ..k8s.reconcile import Reconciler
 from ..k8s.resolve import Resolved
 from ..k8s.views import NodeView, endpointslice_from_dict
 from ..rib import RouteAttrs
 from ..wire import Prefix
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .crnode import ClusterConfig, merge_peers
 from .status import AppStatus, InformerStatus, KubernetesStatus
 
@@ -86,7 +87,10 @@ class NodeSpeaker:
         self._wake = asyncio.Event()
         self._release_timer: asyncio.TimerHandle | None = None
         self._node: NodeView | None = None
-        api = load_api_client(self.kube.kubeconfig)
+        try:
+            api = api_client(self.kube.kubeconfig)
+        except KubeconfigError as exc:
+            raise ConfigError(str(exc)) from None
         self.informers: dict[str, Informer[Any]] = {
             "nodes": node_informer(
                 api, on_change=self._changed, field_selector=f"metadata.name={self.kube.node_name}"

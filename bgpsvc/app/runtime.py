@@ -11,22 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import json
 import logging
+import os
 import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from ..aio import Speaker
 from ..rib import RouteAttrs
 from ..wire import Prefix
 from .config import ConfigError, RunConfig, load_config, load_routes
-from .control import ControlServer, json_handler
+from .control import ControlServer, Response, json_handler
 from .metrics import StatusCollector, metrics_handler
 from .reload import describe_changes
+from .ribview import routes_json
 from .static import StaticSpeaker
 from .status import AppStatus
 
 log = logging.getLogger("bgpsvc")
+#: What to do when the BGP listener cannot bind (``listen:``).
+_LISTEN_HINTS = {
+    errno.EACCES: "ports below 1024 need root or CAP_NET_BIND_SERVICE; or listen: false to connect out only",
+    errno.EADDRINUSE: "another process (a BGP daemon?) listens there; change listen:, or listen: false",
+    errno.EADDRNOTAVAIL: "no interface has that address; fix listen:",
+}
 #: How often the config file is checked for changes (ConfigMap updates reach the pod in ~1 min anyway).
 WATCH_INTERVAL = 2.0
 
@@ -36,6 +47,9 @@ class App(Protocol):
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def speaker(self) -> Speaker | None: ...
 
     async def start(self) -> None: ...
 
@@ -69,12 +83,14 @@ class Runner:
         self._terms = 0
         self._stamp = self._file_stamp()
 
-    def _file_stamp(self) -> tuple[float, int] | None:
+    def _file_stamp(self) -> tuple[float, int, int] | None:
+        # The inode too: a ConfigMap volume swaps a symlink to a new file, which may have the old size
+        # and, within the filesystem's timestamp granularity, the old mtime.
         try:
             st = self.path.stat() if self.path is not None else None
         except OSError:
             return None
-        return (st.st_mtime, st.st_size) if st is not None else None
+        return (st.st_mtime, st.st_size, st.st_ino) if st is not None else None
 
     def on_term(self) -> None:
         """SIGTERM/SIGINT: stop gracefully; the second one skips the drain."""
@@ -125,6 +141,15 @@ class Runner:
                 self._stamp = stamp
                 self.reload(f"{self.path} changed")
 
+    def rib_endpoint(self, query: Mapping[str, str]) -> Response:
+        """``/routes[?peer=NAME][&received=1]``: Adj-RIB-Out (and -In) per peer, as JSON."""
+        received = query.get("received", "") not in ("", "0", "false")
+        try:
+            data = routes_json(self.app.speaker, query.get("peer") or None, received)
+        except KeyError:
+            return 404, "application/json", json.dumps({"error": f"no peer {query['peer']!r}"}).encode()
+        return 200, "application/json", json.dumps(data).encode() + b"\n"
+
     async def control(self) -> ControlServer | None:
         """Start the control endpoint (None when disabled)."""
         c = self.config.control
@@ -139,7 +164,8 @@ class Runner:
                 "/readyz": lambda: (
                     (200, "text/plain", b"ready\n") if app.ready else (503, "text/plain", b"not ready\n")
                 ),
-            }
+            },
+            {"/routes": self.rib_endpoint},
         )
         host, port = await server.start(c.address, c.port)
         log.info("control endpoint on http://%s:%d/status", host, port)
@@ -168,7 +194,7 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
             "control endpoint: cannot listen on %s:%d: %s (set control.port, or control: false)",
             c.address,
             c.port,
-            exc.strerror or exc,
+            os.strerror(exc.errno).lower() if exc.errno else exc,
         )
         return 2
     loop = asyncio.get_running_loop()
@@ -192,6 +218,10 @@ async def _serve(runner: Runner) -> int:
         exc = starting.exception()
         stopper.cancel()
         await app.stop(restart=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            hint = _LISTEN_HINTS[exc.errno]
+            log.error("cannot start: %s (%s)", exc.strerror, hint)
+            return 2
         if isinstance(exc, ConfigError | OSError | ValueError):
             log.error("cannot start: %s", exc)
             return 2

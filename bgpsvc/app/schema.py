@@ -240,8 +240,12 @@ def load_yaml(text: str, name: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:  # a control character: no line/column mark, but an offset
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        where = f"character {char} at offset {exc.position}"
+        raise ConfigError(f"{name}: not valid YAML: {where}: {exc.reason}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{name}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{name}: not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def read_text(path: Path) -> str:

@@ -1,4 +1,5 @@
 """The running program's status as typed values: ``/status`` (JSON), ``bgpsvc status`` and ``/metrics``."""
+# The table ``bgpsvc status`` prints is made from the JSON (``format_status``): the CLI reads it over HTTP.
 
 from __future__ import annotations
 
@@ -49,3 +50,25 @@ class AppStatus:
         if self.kubernetes is not None:
             out["kubernetes"] = dataclasses.asdict(self.kubernetes)
         return out
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+
+
+def format_status(data: dict[str, Any]) -> str:
+    """The ``bgpsvc status`` table from the ``/status`` JSON."""
+    lines = [
+        f"AS {data['local_as']}  router-id {data['router_id']}  routes {data['routes']}",
+        f"{'peer':<28}{'AS':>11}  {'state':<12}{'uptime':>10}{'sent':>9}{'rcvd':>9}{'flaps':>7}  last down",
+    ]
+    for p in data["peers"]:
+        rcvd = sum(p["prefixes_received"].values())
+        lines.append(
+            f"{p['name']:<28}{p['peer_as']:>11}  {p['state']:<12}{_uptime(p['uptime']):>10}"
+            f"{p['prefixes_sent']:>9}{rcvd:>9}{p.get('flaps', 0):>7}  {p['last_down'] or '-'}"
+        )
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..fsm import PeerConfig
+from ..fsm.config import doc
 from .desired import AdvertisePolicy
 from .views import NodeView
 
@@ -20,16 +21,25 @@ Selector = tuple[tuple[str, str], ...]
 class KubernetesConfig:
     """The ``kubernetes:`` section of a node speaker's configuration."""
 
-    node_name: str
-    kubeconfig: str | None = None
+    node_name: str = field(
+        metadata=doc("this node's Node name (default: the NODE_NAME environment variable)")
+    )
+    kubeconfig: str | None = field(
+        default=None,
+        metadata=doc("kubeconfig file (default: KUBECONFIG; in a pod without one: the service account)"),
+    )
+    #: What to advertise: the ``kubernetes:`` keys of ``AdvertisePolicy`` (read flat, beside these).
     policy: AdvertisePolicy = field(default_factory=AdvertisePolicy)
-    #: Coalesce bursts of watch events for this long before reconciling (seconds).
-    debounce: float = 0.01
-    #: Node label or annotation whose value overrides the local AS on that node.
-    local_as_key: str = "bgpsvc.io/local-as"
-    #: Take the router ID from the node's InternalIP (when the config gives none).
+    debounce: float = field(
+        default=0.01, metadata=doc("seconds to coalesce a burst of watch events before reconciling")
+    )
+    local_as_key: str = field(
+        default="bgpsvc.io/local-as",
+        metadata=doc("node label or annotation whose value overrides local_as on that node"),
+    )
+    #: Take the router ID from the node's InternalIP (the config gives no router_id).
     router_id_from_node: bool = False
-    #: (peer address, port) -> node labels the peer applies to (all must match); absent: every node.
+    #: (peer address, port) -> node labels the peer applies to (``peers[].node_selector``).
     node_selectors: Mapping[tuple[str, int], Selector] = field(default_factory=dict)
     #: Read bgpsvc.io custom resources (BGPPeer, BGPAdvertisement, BGPNodeConfig) and write status.
     custom_resources: bool = True

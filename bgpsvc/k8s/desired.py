@@ -29,6 +29,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..fsm.config import doc
 from ..rib import RouteAttrs
 from ..wire import Prefix
 from .views import EXCLUDE_LB_LABEL, EndpointSliceView, Key, NodeView, ServiceView
@@ -47,13 +48,42 @@ CLASS_PRIORITY = (CLUSTER_IP, LOADBALANCER_IP, EXTERNAL_IP, CLUSTER_RANGE)
 class AdvertisePolicy:
     """Which ranges to advertise, how to judge endpoints, and per-class BGP attributes."""
 
-    service_cluster_ips: tuple[IPNetwork, ...] = ()
-    service_external_ips: tuple[IPNetwork, ...] = ()
-    service_loadbalancer_ips: tuple[IPNetwork, ...] = ()
-    #: "ready" (default) or "serving" (also keep terminating-but-serving endpoints).
-    endpoint_policy: str = "ready"
-    honour_exclude_label: bool = True
-    attributes: Mapping[str, RouteAttrs] = field(default_factory=dict)
+    service_cluster_ips: tuple[IPNetwork, ...] = field(
+        default=(),
+        metadata=doc(
+            "the Service CIDRs (kube-apiserver --service-cluster-ip-range), advertised from every node "
+            "(ECMP); also from BGPSVC_ADVERTISE_CLUSTER_IPS or CALICO_ADVERTISE_CLUSTER_IPS (comma-separated)"
+        ),
+    )
+    service_external_ips: tuple[IPNetwork, ...] = field(
+        default=(),
+        metadata=doc("ranges Service externalIPs may come from; only addresses inside are advertised"),
+    )
+    service_loadbalancer_ips: tuple[IPNetwork, ...] = field(
+        default=(),
+        metadata=doc(
+            "ranges LoadBalancer ingress IPs (assigned by an IP allocator, not by bgpsvc) may come "
+            "from; only addresses inside are advertised"
+        ),
+    )
+    endpoint_policy: str = field(
+        default="ready",
+        metadata=doc(
+            "'ready', or 'serving': also keep terminating endpoints that still serve (Local services)"
+        ),
+    )
+    honour_exclude_label: bool = field(
+        default=True,
+        metadata=doc(
+            "a node labelled node.kubernetes.io/exclude-from-external-load-balancers advertises nothing"
+        ),
+    )
+    attributes: Mapping[str, RouteAttrs] = field(
+        default_factory=dict,
+        metadata=doc(
+            "route attributes per route class: cluster-range, cluster-ip, external-ip, loadbalancer-ip"
+        ),
+    )
 
     def __post_init__(self) -> None:
         if self.endpoint_policy not in ("ready", "serving"):

@@ -38,16 +38,39 @@ Attrs = tuple[PathAttribute, ...]
 class RouteAttrs:
     """Peer-independent attributes of a route we originate."""
 
-    origin: int = 0
+    # ``metadata``: the documentation (docs/config.md is generated from it) and the form a config file
+    # writes the value in, where it is not the Python type's (rib imports no config helper).
+    origin: int = field(
+        default=0,
+        metadata={"doc": "ORIGIN (RFC 4271 §5.1.1)", "yaml": "igp, egp or incomplete", "default": "igp"},
+    )
     #: AS numbers after ours (e.g. to originate on behalf of another AS); eBGP prepends our AS.
-    as_path: tuple[int, ...] = ()
-    med: int | None = None
-    local_pref: int | None = None
-    communities: tuple[int, ...] = ()
-    large_communities: tuple[LargeCommunity, ...] = ()
-    extended_communities: tuple[ExtendedCommunity, ...] = ()
-    #: Explicit next hop; None means "our address on the session" (next-hop-self).
-    next_hop: IPAddress | None = None
+    as_path: tuple[int, ...] = field(
+        default=(),
+        metadata={"doc": "AS numbers after ours (eBGP prepends our AS)", "yaml": "list of AS numbers"},
+    )
+    med: int | None = field(default=None, metadata={"doc": "MULTI_EXIT_DISC", "bounds": (0, 0xFFFFFFFF)})
+    local_pref: int | None = field(
+        default=None,
+        metadata={"doc": "LOCAL_PREF towards iBGP peers (default there: 100)", "bounds": (0, 0xFFFFFFFF)},
+    )
+    communities: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "doc": "COMMUNITIES (RFC 1997)",
+            "yaml": "list: 'ASN:VALUE' or a well-known name (NO_EXPORT, GRACEFUL_SHUTDOWN ...)",
+        },
+    )
+    large_communities: tuple[LargeCommunity, ...] = field(
+        default=(), metadata={"doc": "LARGE_COMMUNITY (RFC 8092)", "yaml": "list: 'GLOBAL:LOCAL1:LOCAL2'"}
+    )
+    extended_communities: tuple[ExtendedCommunity, ...] = field(
+        default=(), metadata={"doc": "EXTENDED_COMMUNITIES (RFC 4360); library API only"}
+    )
+    next_hop: IPAddress | None = field(
+        default=None,
+        metadata={"doc": "explicit next hop (default: our address on the session, next-hop-self)"},
+    )
 
     def __post_init__(self) -> None:
         if self.origin not in (0, 1, 2):

@@ -1,0 +1,114 @@
+"""Routes in a config: route attributes (inline ``routes:``, ``kubernetes.attributes``) and routes files.
+
+A routes file has one route per line, ``PREFIX [key=value ...]`` (lists comma-separated, ``#``
+comments), read with the same converters as the YAML, so an error names the file and line:
+``routes.txt:3.as_path: expected an integer, got 'abc'``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from ..rib import RouteAttrs
+from ..wire import Prefix, community, large_community
+from .schema import ConfigError, Section, build, to_asn, to_int, to_ip, to_str
+
+ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
+_NO_INTS: tuple[int, ...] = ()
+_NO_LARGE: tuple[tuple[int, int, int], ...] = ()
+
+
+def parse_route_attrs(s: Section) -> RouteAttrs:
+    """Route attributes shared by inline routes, routes files and Kubernetes classes."""
+
+    def communities(v: Any) -> tuple[int, ...]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list such as ['64512:100', NO_EXPORT]")
+        return tuple(community(str(c)) for c in v)
+
+    def larges(v: Any) -> tuple[tuple[int, int, int], ...]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list such as ['64512:1:2']")
+        return tuple(large_community(str(c)) for c in v)
+
+    def origin(v: Any) -> int:
+        if v not in ORIGINS:
+            raise ValueError("must be igp, egp or incomplete")
+        return ORIGINS[v]
+
+    def as_path(v: Any) -> tuple[int, ...]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list of AS numbers")
+        return tuple(to_asn(a) for a in v)
+
+    nh = s.get("next_hop", to_ip, None)
+    kw: dict[str, Any] = {
+        "origin": s.get("origin", origin, 0),
+        "as_path": s.get("as_path", as_path, _NO_INTS),
+        "med": s.get("med", to_int(0, 0xFFFFFFFF), None),
+        "local_pref": s.get("local_pref", to_int(0, 0xFFFFFFFF), None),
+        "communities": s.get("communities", communities, _NO_INTS),
+        "large_communities": s.get("large_communities", larges, _NO_LARGE),
+        "next_hop": ipaddress.ip_address(nh) if nh else None,
+    }
+    return build(RouteAttrs, kw, s.path)
+
+
+def _prefix(v: Any) -> Prefix:
+    return Prefix.from_network(to_str(v))
+
+
+def parse_routes(data: object, path: str) -> dict[Prefix, RouteAttrs]:
+    """The inline ``routes:`` list."""
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list of routes")
+    out: dict[Prefix, RouteAttrs] = {}
+    for i, item in enumerate(data):
+        s = Section(item if isinstance(item, Mapping) else {"prefix": item}, f"{path}[{i}]")
+        prefix = s.require("prefix", _prefix)
+        attrs = parse_route_attrs(s)
+        s.finish()
+        out[prefix] = attrs
+    return out
+
+
+def _route_line_item(pairs: list[str], where: str) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"{where}: expected key=value, got {pair!r}")
+        if key in ("communities", "large_communities", "as_path"):
+            item[key] = [x for x in value.split(",") if x]
+        elif key in ("med", "local_pref"):
+            item[key] = int(value) if value.isdigit() else value
+        else:
+            item[key] = value
+    return item
+
+
+def parse_routes_file(text: str, name: str) -> dict[Prefix, RouteAttrs]:
+    """One route per line: ``PREFIX [key=value ...]``; ``#`` comments; lists comma-separated."""
+    out: dict[Prefix, RouteAttrs] = {}
+    # Lines with the same attributes share one RouteAttrs: the Adj-RIB-Out then builds them once.
+    interned: dict[tuple[str, ...], RouteAttrs] = {(): RouteAttrs()}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{name}:{lineno}"
+        prefix_text, *pairs = line.split()
+        try:
+            prefix = _prefix(prefix_text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        known = interned.get(tuple(pairs))
+        if known is None:
+            s = Section(_route_line_item(pairs, where), where)
+            known = parse_route_attrs(s)
+            s.finish()
+            interned[tuple(pairs)] = known
+        out[prefix] = known
+    return out
