@@ -41,12 +41,24 @@ class KubernetesConfig:
     router_id_from_node: bool = False
     #: (peer address, port) -> node labels the peer applies to (``peers[].node_selector``).
     node_selectors: Mapping[tuple[str, int], Selector] = field(default_factory=dict)
-    #: Read bgpsvc.io custom resources (BGPPeer, BGPAdvertisement, BGPNodeConfig) and write status.
-    custom_resources: bool = True
-    #: The namespace of the Secrets BGPPeers reference (bgpsvc's own: RBAC grants only those).
-    secret_namespace: str = "bgpsvc-system"
-    #: Seconds between two writes of this node's BGPNodeStatus (0: do not write status).
-    status_interval: float = 5.0
+    custom_resources: bool = field(
+        default=True,
+        metadata=doc(
+            "read the bgpsvc.io custom resources (BGPPeer, BGPAdvertisement, BGPNodeConfig) and write "
+            "this node's BGPNodeStatus; false: the file alone configures the speaker"
+        ),
+    )
+    secret_namespace: str = field(
+        default="bgpsvc-system",
+        metadata=doc(
+            "namespace of the Secrets BGPPeers name in passwordSecretRef (default: POD_NAMESPACE, "
+            "bgpsvc's own namespace; RBAC lets the speaker read only the Secrets the chart lists)"
+        ),
+    )
+    status_interval: float = field(
+        default=5.0,
+        metadata=doc("at most one BGPNodeStatus write per this many seconds (0: write no status)"),
+    )
 
     def selector(self, peer: PeerConfig) -> Selector:
         """The node selector of ``peer`` (empty: every node)."""
