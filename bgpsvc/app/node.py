@@ -123,7 +123,7 @@ class NodeSpeaker:
             self.informers["endpointslices"],
             self.informers["nodes"],
             node=self.kube.node_name,
-            policy=self.kube.policy,
+            policy=self.kube.policy_for(cfg.local_as),
             apply=self._apply,
             on_node=self._node_changed,
             debounce=self.kube.debounce,
@@ -223,10 +223,13 @@ class NodeSpeaker:
         if (kube.node_name, kube.kubeconfig) != (self.kube.node_name, self.kube.kubeconfig):
             raise ValueError("kubernetes.node_name and kubeconfig take effect after a restart")
         self.config, self.kube, self.static = config, kube, dict(routes)
+        local_as = config.speaker.local_as
         if self.speaker is not None and self._node is not None:
-            self.speaker.reconfigure(node_speaker_config(config.speaker, kube, self._node))
+            cfg = node_speaker_config(config.speaker, kube, self._node)
+            self.speaker.reconfigure(cfg)
+            local_as = cfg.local_as
         if self.reconciler is not None:
-            self.reconciler.policy = kube.policy
+            self.reconciler.policy = kube.policy_for(local_as)
             self.reconciler.mark_dirty()
         elif self.speaker is not None:
             self.speaker.set_routes(self.static)

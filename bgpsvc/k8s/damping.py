@@ -59,6 +59,7 @@ def damp(
     previous_wanted: Mapping[Prefix, RouteAttrs] | None,
     advertised: Mapping[Prefix, RouteAttrs] | None,
     state: DampingState | None,
+    *,
     now: float,
     config: Damping,
 ) -> Damped:

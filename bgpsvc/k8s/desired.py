@@ -278,12 +278,13 @@ def decide(
     ctx: Context,
     cls: str,
     ranges: tuple[_Range, ...],
-    key: Key,
     svc: ServiceView,
     ip: str,
+    *,
     families: tuple[str, ...],
 ) -> Decision | str:
     """The route one address of a Service calls for (the module docstring's rules), or why none."""
+    key = svc.key
     parsed = _parse(ip)
     if parsed is None:
         return SKIP_INVALID
@@ -344,7 +345,7 @@ def evaluate(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> Evaluati
             if not ips or not ranges or not (svc.local or cluster_matters):
                 continue
             for ip in ips:
-                d = decide(ctx, cls, ranges, key, svc, ip, families)
+                d = decide(ctx, cls, ranges, svc, ip, families=families)
                 if isinstance(d, str):
                     continue
                 prefix, reason, n = d

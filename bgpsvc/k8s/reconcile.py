@@ -3,8 +3,9 @@
 ``reconcile_step`` is the pure part: (snapshot, node, policy, previous result, now) -> desired routes,
 their classes, what changed and the next deadline (flap damping, ``damping.py``). ``Reconciler`` is the
 loop around it and only marks dirty, debounces, takes the snapshot, applies the result and runs again
-at the deadline. Watch events only mark the loop dirty; it never looks at an event's payload. Nothing per-service is advertised until every informer has synced once, so a restart
-does not withdraw and re-announce. While the API server is unreachable the informers keep their
+at the deadline. Watch events only mark the loop dirty; it never looks at an event's payload. Nothing
+per-service is advertised until every informer has synced once, so a restart does not withdraw and
+re-announce. While the API server is unreachable the informers keep their
 stores, nothing changes, and the last known routes stay advertised.
 """
 
@@ -116,8 +117,8 @@ def reconcile_step(
         previous.wanted if previous is not None else None,
         before if previous is not None else None,
         previous.damping if previous is not None else None,
-        now,
-        policy.damping,
+        now=now,
+        config=policy.damping,
     )
     routes = damped.advertised
     if routes is not wanted:

@@ -75,7 +75,7 @@ def not_advertised(
             if not ranges:
                 continue
             for ip in class_addresses(svc, cls):
-                d = decide(ctx, cls, ranges, key, svc, ip, families)
+                d = decide(ctx, cls, ranges, svc, ip, families=families)
                 if isinstance(d, str):
                     out.append(NotAdvertised(key, ip, cls, d))
     if held and eligible:
