@@ -33,8 +33,9 @@ Rules (the product's contract, see README and docs/traffic.md):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 from ..rib import RouteAttrs
 from ..wire import AS_TRANS, ExtendedCommunity, Prefix
@@ -123,6 +124,8 @@ _FAMILY = {4: "IPv4", 6: "IPv6"}  # IP version -> Service ipFamilies / EndpointS
 #: (version, network as int, prefix length, network, settings)
 _Range = tuple[int, int, int, IPNetwork, ServiceRange]
 _Parsed = tuple[int, int, Prefix, str]  # (version, address as int, host prefix, family name)
+#: (route class, its configured ranges, the Service's addresses of that class)
+_Class = tuple[str, tuple[_Range, ...], Callable[[ServiceView], tuple[str, ...]]]
 _IP_CACHE: dict[str, _Parsed | None] = {}
 #: Bound on the parse cache: 256k addresses is several times the Service IPs of a very large cluster
 #: (a few MB); cleared wholesale when full, so churn cannot grow it without limit.
@@ -220,28 +223,35 @@ class Context:
 
     policy: AdvertisePolicy
     node: str
-    #: (class, ranges, whether a Cluster-policy Service's address of this class can need a route)
-    classes: tuple[tuple[str, tuple[_Range, ...], bool], ...]
+    #: (class, its ranges, the Service's addresses of that class) for every class
+    classes: tuple[_Class, ...]
     local: Mapping[tuple[Key, str], tuple[str, ...]]
     anywhere: frozenset[tuple[Key, str]]
+    #: The classes with ranges, for Local Services; those where a Cluster-policy Service's address can
+    #: need a route or a weight, for the others.
+    for_local: tuple[_Class, ...] = ()
+    for_cluster: tuple[_Class, ...] = ()
 
     @classmethod
     def build(cls, snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> Context:
         """Precompute the per-snapshot parts."""
-        weighted = set(policy.link_bandwidth.classes)
-        classes = []
-        for name, nets in (
-            (CLUSTER_IP, policy.service_cluster_ips),
-            (EXTERNAL_IP, policy.service_external_ips),
-            (LOADBALANCER_IP, policy.service_loadbalancer_ips),
+        classes: list[_Class] = []
+        for_cluster: list[_Class] = []
+        for name, nets, attr in (
+            (CLUSTER_IP, policy.service_cluster_ips, "cluster_ips"),
+            (EXTERNAL_IP, policy.service_external_ips, "external_ips"),
+            (LOADBALANCER_IP, policy.service_loadbalancer_ips, "lb_ips"),
         ):
-            ranges = _ranges(nets, policy)
-            weight_cls = CLUSTER_RANGE if name == CLUSTER_IP else name
+            entry = (name, _ranges(nets, policy), attrgetter(attr))
+            classes.append(entry)
             # Cluster-policy cluster IPs in aggregate ranges add nothing unless the aggregate is weighted:
             # skipping them keeps a 100k-Service reconcile from parsing every cluster IP for nothing.
-            cluster_matters = name != CLUSTER_IP or weight_cls in weighted
-            cluster_matters = cluster_matters or any(r[4].host_routes_only for r in ranges)
-            classes.append((name, ranges, cluster_matters))
+            if entry[1] and (
+                name != CLUSTER_IP
+                or CLUSTER_RANGE in policy.link_bandwidth.classes
+                or any(r[4].host_routes_only for r in entry[1])
+            ):
+                for_cluster.append(entry)
         needs_anywhere = any(s.require_ready_endpoint for s in policy.ranges)
         return cls(
             policy,
@@ -249,6 +259,8 @@ class Context:
             tuple(classes),
             local_endpoints(snapshot, node, policy.endpoint_policy),
             ready_anywhere(snapshot, policy.endpoint_policy) if needs_anywhere else frozenset(),
+            tuple(c for c in classes if c[1]),
+            tuple(for_cluster),
         )
 
 
@@ -263,13 +275,6 @@ def service_skip(svc: ServiceView) -> str | None:
     return None
 
 
-def class_addresses(svc: ServiceView, cls: str) -> tuple[str, ...]:
-    """The Service's addresses of one class."""
-    if cls == CLUSTER_IP:
-        return svc.cluster_ips
-    return svc.external_ips if cls == EXTERNAL_IP else svc.lb_ips
-
-
 #: A decision for one address: (prefix, reason or None when only the weight counts, local endpoints).
 Decision = tuple[Prefix, Reason | None, int]
 
@@ -281,10 +286,10 @@ def decide(
     svc: ServiceView,
     ip: str,
     *,
+    key: Key,
     families: tuple[str, ...],
 ) -> Decision | str:
     """The route one address of a Service calls for (the module docstring's rules), or why none."""
-    key = svc.key
     parsed = _parse(ip)
     if parsed is None:
         return SKIP_INVALID
@@ -331,21 +336,25 @@ def evaluate(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> Evaluati
     problems: list[Problem] = []
     annotated = False
     for key, svc in snapshot.services.items():
-        if service_skip(svc) is not None:
-            continue
+        if svc.type == "ExternalName" or svc.headless or not svc.advertise:
+            continue  # service_skip, inline: this loop runs once per Service per reconcile
         if svc.annotations:
             parsed = service_attrs(svc.annotations)
             annotated = annotated or parsed is not None
             if isinstance(parsed, str):
                 problems.append(Problem(key, parsed))
-        families = svc.ip_families or service_families(svc)
+        families: tuple[str, ...] | None = None
         seen: set[tuple[Prefix, str]] | None = set() if weighted else None
-        for cls, ranges, cluster_matters in ctx.classes:
-            ips = class_addresses(svc, cls)
-            if not ips or not ranges or not (svc.local or cluster_matters):
+        for cls, ranges, addresses in (
+            ctx.for_local if svc.external_traffic_policy == "Local" else ctx.for_cluster
+        ):
+            ips = addresses(svc)
+            if not ips:
                 continue
+            if families is None:
+                families = svc.ip_families or service_families(svc)
             for ip in ips:
-                d = decide(ctx, cls, ranges, svc, ip, families=families)
+                d = decide(ctx, cls, ranges, svc, ip, key=key, families=families)
                 if isinstance(d, str):
                     continue
                 prefix, reason, n = d

@@ -17,7 +17,6 @@ from ..wire import Prefix
 from .desired import (
     Context,
     Snapshot,
-    class_addresses,
     decide,
     evaluate,
     node_eligible,
@@ -71,11 +70,11 @@ def not_advertised(
             continue
         assert ctx is not None
         families = svc.ip_families or service_families(svc)
-        for cls, ranges, _ in ctx.classes:
+        for cls, ranges, addresses in ctx.classes:
             if not ranges:
                 continue
-            for ip in class_addresses(svc, cls):
-                d = decide(ctx, cls, ranges, svc, ip, families=families)
+            for ip in addresses(svc):
+                d = decide(ctx, cls, ranges, svc, ip, key=key, families=families)
                 if isinstance(d, str):
                     out.append(NotAdvertised(key, ip, cls, d))
     if held and eligible:
