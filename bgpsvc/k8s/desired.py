@@ -33,12 +33,13 @@ Rules (the product's contract, see README and docs/traffic.md):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 from ..rib import RouteAttrs
 from ..wire import AS_TRANS, ExtendedCommunity, Prefix
+from .addresses import Range, containing, parse_ip, ranges_of
 from .annotations import ServiceAttrs, combined, service_attrs
 from .policy import (
     CLASS_PRIORITY,
@@ -47,8 +48,6 @@ from .policy import (
     EXTERNAL_IP,
     LOADBALANCER_IP,
     AdvertisePolicy,
-    IPNetwork,
-    ServiceRange,
 )
 from .views import EXCLUDE_LB_LABEL, EndpointSliceView, Key, NodeView, ServiceView, endpoint_counts
 
@@ -120,52 +119,8 @@ class Evaluation:
     problems: tuple[Problem, ...] = ()
 
 
-_FAMILY = {4: "IPv4", 6: "IPv6"}  # IP version -> Service ipFamilies / EndpointSlice addressType
-#: (version, network as int, prefix length, network, settings)
-_Range = tuple[int, int, int, IPNetwork, ServiceRange]
-_Parsed = tuple[int, int, Prefix, str]  # (version, address as int, host prefix, family name)
 #: (route class, its configured ranges, the Service's addresses of that class)
-_Class = tuple[str, tuple[_Range, ...], Callable[[ServiceView], tuple[str, ...]]]
-_IP_CACHE: dict[str, _Parsed | None] = {}
-#: Bound on the parse cache: 256k addresses is several times the Service IPs of a very large cluster
-#: (a few MB); cleared wholesale when full, so churn cannot grow it without limit.
-_IP_CACHE_MAX = 1 << 18
-
-
-def _parse(ip: str) -> _Parsed | None:
-    """(version, address as int, host prefix, family), cached: the same IPs are seen every reconcile."""
-    hit = _IP_CACHE.get(ip, False)
-    if hit is not False:
-        return hit  # type: ignore[return-value]
-    try:
-        addr = ipaddress.ip_address(ip)
-        val: _Parsed | None = (addr.version, int(addr), Prefix.host(addr), _FAMILY[addr.version])
-    except ValueError:
-        val = None
-    if len(_IP_CACHE) >= _IP_CACHE_MAX:
-        _IP_CACHE.clear()
-    _IP_CACHE[ip] = val
-    return val
-
-
-def _ranges(nets: Iterable[IPNetwork], policy: AdvertisePolicy) -> tuple[_Range, ...]:
-    # Longest first, so the first match is the most specific entry.
-    return tuple(
-        sorted(
-            ((n.version, int(n.network_address), n.prefixlen, n, policy.range_spec(n)) for n in nets),
-            key=lambda r: -r[2],
-        )
-    )
-
-
-def _containing(parsed: _Parsed, ranges: tuple[_Range, ...]) -> _Range | None:
-    version, value = parsed[0], parsed[1]
-    for entry in ranges:
-        r_version, r_net, r_len = entry[0], entry[1], entry[2]
-        bits = 32 if r_version == 4 else 128
-        if r_version == version and (value >> (bits - r_len)) == (r_net >> (bits - r_len)):
-            return entry
-    return None
+_Class = tuple[str, tuple[Range, ...], Callable[[ServiceView], tuple[str, ...]]]
 
 
 def local_endpoints(snapshot: Snapshot, node: str, policy: str) -> dict[tuple[Key, str], tuple[str, ...]]:
@@ -206,7 +161,7 @@ def service_families(svc: ServiceView) -> tuple[str, ...]:
     """The address families a Service has: ``spec.ipFamilies``, else those of its cluster IPs."""
     if svc.ip_families:
         return svc.ip_families
-    return tuple(p[3] for ip in svc.cluster_ips if (p := _parse(ip)) is not None)
+    return tuple(p[3] for ip in svc.cluster_ips if (p := parse_ip(ip)) is not None)
 
 
 # Why an address of a Service is not advertised (``bgpsvc plan``); see ``whynot``.
@@ -242,7 +197,7 @@ class Context:
             (EXTERNAL_IP, policy.service_external_ips, "external_ips"),
             (LOADBALANCER_IP, policy.service_loadbalancer_ips, "lb_ips"),
         ):
-            entry = (name, _ranges(nets, policy), attrgetter(attr))
+            entry = (name, ranges_of(nets, policy), attrgetter(attr))
             classes.append(entry)
             # Cluster-policy cluster IPs in aggregate ranges add nothing unless the aggregate is weighted:
             # skipping them keeps a 100k-Service reconcile from parsing every cluster IP for nothing.
@@ -282,7 +237,7 @@ Decision = tuple[Prefix, Reason | None, int]
 def decide(
     ctx: Context,
     cls: str,
-    ranges: tuple[_Range, ...],
+    ranges: tuple[Range, ...],
     svc: ServiceView,
     ip: str,
     *,
@@ -290,12 +245,12 @@ def decide(
     families: tuple[str, ...],
 ) -> Decision | str:
     """The route one address of a Service calls for (the module docstring's rules), or why none."""
-    parsed = _parse(ip)
+    parsed = parse_ip(ip)
     if parsed is None:
         return SKIP_INVALID
     if parsed[3] not in families:
         return SKIP_FAMILY  # kube-proxy programs nothing for a family the Service does not have
-    entry = _containing(parsed, ranges)
+    entry = containing(parsed, ranges)
     if entry is None:
         return SKIP_OUTSIDE
     # Only slices of the address's family count, and that family is one of the Service's.
