@@ -161,18 +161,40 @@ class AdvertisePolicy:
     """Which ranges to advertise and how, how to judge endpoints, per-class BGP attributes, weighting
     and damping."""
 
-    service_cluster_ips: tuple[IPNetwork, ...] = ()
-    service_external_ips: tuple[IPNetwork, ...] = ()
-    service_loadbalancer_ips: tuple[IPNetwork, ...] = ()
-    #: "ready" (default) or "serving" (also keep terminating-but-serving endpoints).
-    endpoint_policy: str = "ready"
-    honour_exclude_label: bool = True
-    attributes: Mapping[str, RouteAttrs] = field(default_factory=dict)
-    #: Per-range settings (aggregation mode, length, ready-endpoint rule); a range without an entry here
-    #: uses the defaults. Every network here must also be one of the three lists above.
-    ranges: tuple[ServiceRange, ...] = ()
-    link_bandwidth: LinkBandwidth = field(default_factory=LinkBandwidth)
-    damping: Damping = NO_DAMPING
+    service_cluster_ips: tuple[IPNetwork, ...] = field(
+        default=(),
+        metadata=doc("Service cluster IP ranges (CIDRs), each advertised from every eligible node"),
+    )
+    service_external_ips: tuple[IPNetwork, ...] = field(
+        default=(), metadata=doc("ranges of Service externalIPs that may be advertised")
+    )
+    service_loadbalancer_ips: tuple[IPNetwork, ...] = field(
+        default=(), metadata=doc("ranges of LoadBalancer ingress IPs that may be advertised")
+    )
+    endpoint_policy: str = field(
+        default="ready",
+        metadata=doc("which endpoints count: ready, or serving (also terminating-but-serving ones)"),
+    )
+    honour_exclude_label: bool = field(
+        default=True,
+        metadata=doc(
+            "a node labelled node.kubernetes.io/exclude-from-external-load-balancers advertises nothing"
+        ),
+    )
+    attributes: Mapping[str, RouteAttrs] = field(
+        default_factory=dict, metadata=doc("BGP attributes per route class")
+    )
+    ranges: tuple[ServiceRange, ...] = field(
+        default=(),
+        metadata=doc(
+            "per-range settings (aggregation, length, ready-endpoint rule) of ranges listed above; "
+            "a range without an entry uses the defaults"
+        ),
+    )
+    link_bandwidth: LinkBandwidth = field(
+        default_factory=LinkBandwidth, metadata=doc("weighted ECMP with the Link Bandwidth community")
+    )
+    damping: Damping = field(default=NO_DAMPING, metadata=doc("flap damping of endpoint-driven routes"))
 
     def __post_init__(self) -> None:
         if self.endpoint_policy not in ("ready", "serving"):

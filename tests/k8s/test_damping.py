@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +17,7 @@ from hypothesis import strategies as st
 from bgpsvc.k8s.damping import Damped, DampingState, damp
 from bgpsvc.k8s.desired import desired_routes
 from bgpsvc.k8s.policy import Damping
-from bgpsvc.k8s.reconcile import StepResult, reconcile_step
+from bgpsvc.k8s.reconcile import Reconciler, StepResult, reconcile_step
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import Prefix
 
@@ -185,3 +189,61 @@ def test_a_withdrawal_held_by_fall_keeps_its_class() -> None:
     assert falling.classes[P("10.96.0.10/32")] == "cluster-ip" and falling.deadline == 3.0
     assert set(falling.classes) == set(falling.routes)
     assert isinstance(falling.damping, DampingState)
+
+
+# ----------------------------------------------------------------------------------- the loop itself
+
+
+class Source:
+    """An informer stand-in: always synced; ``snapshot()`` is a new mapping after each ``put``."""
+
+    def __init__(self, objs: dict[Any, Any]) -> None:
+        self.store = dict(objs)
+        self.snap: Mapping[Any, Any] = MappingProxyType(dict(self.store))
+        self.synced, self.healthy, self.relists = True, True, 0
+
+    def put(self, key: Any, value: Any) -> None:
+        self.store[key] = value
+        self.snap = MappingProxyType(dict(self.store))
+
+    def snapshot(self) -> Mapping[Any, Any]:
+        return self.snap
+
+
+def test_the_loop_runs_again_at_the_deadline_without_any_change() -> None:
+    """The endpoint turns ready once; with ``rise`` the route is not applied then, but the loop wakes at
+    the deadline by itself (no watch event) and applies it."""
+
+    async def main() -> list[tuple[float, bool]]:
+        policy = replace(POLICY, damping=Damping(rise=0.3))
+        web = svc("web", ("10.96.0.10",))
+        down = eps("web", "IPv4", ("10.244.1.5", "node-a", False))
+        services, slices = Source({web.key: web}), Source({down.key: down})
+        applied: list[tuple[float, bool]] = []
+        loop = asyncio.get_running_loop()
+        rec = Reconciler(
+            services,
+            slices,
+            Source({}),
+            node="node-a",
+            policy=policy,
+            apply=lambda routes: applied.append((loop.time(), P("10.96.0.10/32") in routes)),
+            debounce=0,
+        )
+        task = asyncio.create_task(rec.run())
+        await asyncio.sleep(0.1)
+        t_ready = loop.time()
+        slices.put(down.key, eps("web", "IPv4", ("10.244.1.5", "node-a", True)))
+        rec.mark_dirty()
+        for _ in range(100):  # bounded: 2 s
+            await asyncio.sleep(0.02)
+            if applied[-1][1]:
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return [(t - t_ready, up) for t, up in applied]
+
+    applied = asyncio.run(main())
+    assert [up for _, up in applied] == [False, False, True], applied
+    assert applied[-1][0] >= 0.3  # not before the rise time, and without another change

@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 
 from bgpsvc.app.config import ConfigError, parse_config
-from bgpsvc.k8s.policy import Damping, LinkBandwidth, ServiceRange
+from bgpsvc.k8s.policy import AdvertisePolicy, Damping, LinkBandwidth, ServiceRange
 
 
 def kube(**section: object) -> dict[str, object]:
@@ -61,7 +61,8 @@ def test_ranges_links_and_damping_load() -> None:
     [
         (
             {"service_loadbalancer_ips": [{"cidr": "198.51.100.0/24", "aggregation_length": 28}]},
-            "kubernetes.service_loadbalancer_ips[0].aggregation_length: only with aggregation: host-routes-only",
+            "kubernetes.service_loadbalancer_ips[0].aggregation_length: "
+            "only with aggregation: host-routes-only",
         ),
         (
             {
@@ -117,7 +118,7 @@ def test_mistakes_name_the_field(section: dict[str, object], message: str) -> No
     assert str(err.value).startswith(message), str(err.value)
 
 
-@pytest.mark.parametrize("cls", [ServiceRange, LinkBandwidth, Damping])
+@pytest.mark.parametrize("cls", [ServiceRange, LinkBandwidth, Damping, AdvertisePolicy])
 def test_every_field_is_documented(cls: type) -> None:
     for f in dataclasses.fields(cls):
         assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc(...) metadata"
