@@ -3,7 +3,10 @@
 - Every manifest document deserialises into the official client's model for its kind, and serialising
   the model gives the document back unchanged: a misspelt or misplaced field (which the client would
   silently drop) fails here, as does a wrong type or a missing required field.
-- RBAC is exactly list+watch on services, nodes and endpointslices.
+- RBAC is exactly list+watch on services, nodes, endpointslices and bgpsvc's custom resources, status
+  writes (patch of */status, create of BGPNodeStatus), and list+watch of the peers' Secret by name.
+- The CRDs in deploy/manifests/01-crds.yaml, the chart's crds/ and the package's copy (the demo's) are one
+  file; the plain manifests' RBAC names every bgpsvc.io resource the CRDs define.
 - The DaemonSet agrees with the speaker config in the ConfigMap: the probes and the metrics Service reach
   the control endpoint, the grace period outlasts the drain, every ``password_env`` comes from the Secret,
   capabilities match what the config binds. That config passes bgpsvc's own validation and runs: a real
@@ -71,9 +74,14 @@ MODELS = {
     ("v1", "Service"): "V1Service",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
+    ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding",
     ("apps/v1", "DaemonSet"): "V1DaemonSet",
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): "V1CustomResourceDefinition",
 }
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+CRDS = MANIFESTS / "01-crds.yaml"
+CRD_COPIES = (CHART / "crds" / "crds.yaml", ROOT / "bgpsvc" / "app" / "data" / "crds.yaml")
 #: Seconds the speaker needs after the drain: informers stop (up to 2 s each), Cease, exit.
 STOP_MARGIN = 10
 
@@ -157,6 +165,12 @@ def test_the_manifests_hold_the_expected_objects() -> None:
             ("ServiceAccount", "bgpsvc"),
             ("ClusterRole", "bgpsvc"),
             ("ClusterRoleBinding", "bgpsvc"),
+            ("Role", "bgpsvc-peer-secrets"),
+            ("RoleBinding", "bgpsvc-peer-secrets"),
+            ("CustomResourceDefinition", "bgppeers.bgpsvc.io"),
+            ("CustomResourceDefinition", "bgpadvertisements.bgpsvc.io"),
+            ("CustomResourceDefinition", "bgpnodeconfigs.bgpsvc.io"),
+            ("CustomResourceDefinition", "bgpnodestatuses.bgpsvc.io"),
             ("ConfigMap", "bgpsvc"),
             ("DaemonSet", "bgpsvc"),
             ("Service", "bgpsvc-metrics"),
@@ -206,17 +220,67 @@ def test_the_namespace_allows_host_network_pods() -> None:
 # -- RBAC ----------------------------------------------------------------------------------------------------
 
 
-def test_rbac_is_exactly_list_and_watch_on_services_nodes_and_endpointslices() -> None:
-    role = find("ClusterRole")
-    granted = set()
+def granted(role: Doc) -> set[tuple[str, str, str, str | None]]:
+    out: set[tuple[str, str, str, str | None]] = set()
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, "no resourceNames or nonResourceURLs"
-        granted |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
-    assert granted == {
-        (group, resource, verb)
-        for group, resource in [("", "services"), ("", "nodes"), ("discovery.k8s.io", "endpointslices")]
-        for verb in ("list", "watch")
+        assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}, "no nonResourceURLs"
+        names = rule.get("resourceNames") or [None]
+        out |= {
+            (g, r, v, n)
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+            for v in rule["verbs"]
+            for n in names
+        }
+    return out
+
+
+def test_rbac_reads_what_the_informers_list_and_writes_only_status() -> None:
+    cr = ("bgppeers", "bgpadvertisements", "bgpnodeconfigs")
+    reads = [("", "services"), ("", "nodes"), ("discovery.k8s.io", "endpointslices")] + [
+        ("bgpsvc.io", r) for r in cr
+    ]
+    status = [f"{r}/status" for r in (*cr, "bgpnodestatuses")]
+    assert granted(find("ClusterRole")) == {(g, r, v, None) for g, r in reads for v in ("list", "watch")} | {
+        ("bgpsvc.io", r, "patch", None) for r in status
+    } | {("bgpsvc.io", "bgpnodestatuses", "create", None)}
+
+
+def test_secrets_are_readable_by_name_in_the_namespace_only() -> None:
+    role = find("Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert granted(role) == {("", "secrets", v, SECRET) for v in ("list", "watch")}
+    binding = find("RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "bgpsvc-peer-secrets",
     }
+    account = find("ServiceAccount")["metadata"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]
+
+
+def test_the_crd_copies_are_one_file() -> None:
+    for copy_ in CRD_COPIES:
+        assert copy_.read_text() == CRDS.read_text(), f"cp {CRDS.relative_to(ROOT)} {copy_.relative_to(ROOT)}"
+
+
+def test_rbac_covers_every_bgpsvc_resource_the_crds_define() -> None:
+    plurals = {d["spec"]["names"]["plural"] for d in load_docs(CRDS.read_text())}
+    in_rbac = {r.split("/")[0] for g, r, _, _ in granted(find("ClusterRole")) if g == "bgpsvc.io"}
+    assert in_rbac == plurals
+    for d in load_docs(CRDS.read_text()):
+        (version,) = d["spec"]["versions"]
+        assert d["spec"]["scope"] == "Cluster" and version["subresources"] == {"status": {}}
+
+
+def test_the_speaker_gets_its_namespace_for_the_peer_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert env_var("POD_NAMESPACE")["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    env = {"NODE_NAME": "node-1", "BGP_PASSWORD": "x", "POD_NAMESPACE": NAMESPACE}
+    cfg = parse_config(copy.deepcopy(config_data()), env=env)
+    assert cfg.kubernetes is not None and cfg.kubernetes.secret_namespace == NAMESPACE
 
 
 def test_the_binding_gives_the_role_to_the_daemonsets_service_account() -> None:
@@ -489,8 +553,8 @@ def helm(*args: str) -> str:
     return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120, check=True).stdout
 
 
-def helm_template(*sets: str) -> list[Doc]:
-    flags = [a for s in sets for a in ("--set", s)]
+def helm_template(*sets: str, crds: bool = False) -> list[Doc]:
+    flags = [a for s in sets for a in ("--set", s)] + (["--include-crds"] if crds else [])
     return load_docs(helm("template", "bgpsvc", str(CHART), "--namespace", NAMESPACE, *flags))
 
 
@@ -505,7 +569,7 @@ def test_helm_template_with_default_values_equals_the_plain_manifests() -> None:
 
 @needs_helm
 def test_helm_template_with_the_namespace_equals_all_the_manifests() -> None:
-    rendered = normalised(helm_template("namespace.create=true"))
+    rendered = normalised(helm_template("namespace.create=true", crds=True))
     assert rendered == normalised([d for _, d in manifests()])
 
 
@@ -568,6 +632,7 @@ def test_chart_defaults_match_the_manifests() -> None:
     assert ref == {"name": password["secretName"], "key": password["key"], "optional": password["optional"]}
     assert values["metrics"]["service"]["enabled"] is True
     assert values["namespace"]["create"] is False
+    assert values["peerSecrets"] == [r for rule in find("Role")["rules"] for r in rule["resourceNames"]]
 
 
 # -- the Dockerfile ------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, timeout: float = 120) -> str:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
-                          check=True).stdout
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=True
+    ).stdout
 
 
 def test_library_example_announces_withdraws_and_stops_gracefully() -> None:
@@ -39,6 +40,16 @@ def test_demo_shows_the_router_view_following_the_cluster() -> None:
     assert "node-1" not in drained.split("\n", 2)[2]
     assert "198.51.100.0/24            node-1, node-2, node-3" in undrained
     assert "198.51.100.10/32" not in deleted and "203.0.113.10/32" not in deleted
+    # Custom resources, live: a BGPPeer brings router-2's session up, a BGPAdvertisement's community
+    # reaches it and an edit changes it; node-1's BGPNodeStatus says both sessions are Established.
+    crd = out.split("\n## ")[1:]
+    assert len(crd) == 3, out
+    assert "198.51.100.0/24            node-1   -" in crd[0]
+    assert "198.51.100.0/24            node-1   64512:100" in crd[1]
+    assert "198.51.100.0/24            node-1   64512:200" in crd[2]
+    status = crd[2].split("kubectl get bgpnodestatus node-1", 1)[1]
+    assert "router-2   BGPPeer/router-2 Established" in status
+    assert "127.0.0.1  file             Established" in status
 
 
 def test_codec_demo_runs() -> None:

@@ -144,6 +144,11 @@ def parse_kubernetes(
         local_as_key=s.get("local_as_key", to_str, "bgpsvc.io/local-as"),
         router_id_from_node=not router_id_given,
         node_selectors=dict(selectors),
+        custom_resources=s.get("custom_resources", to_bool, True),
+        secret_namespace=s.get("secret_namespace", to_str, None)
+        or env.get("POD_NAMESPACE")
+        or "bgpsvc-system",
+        status_interval=s.get("status_interval", to_number, 5.0),
     )
     s.finish()
     return cfg

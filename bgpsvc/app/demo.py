@@ -30,6 +30,7 @@ from ..aio import PeerConfig, Speaker, SpeakerConfig
 from ..lab.apiserver import ApiServer
 from ..wire import IPV4_UNICAST, IPV6_UNICAST
 from .config import parse_config
+from .democrd import CRDS, CrdScenario
 from .node import NodeSpeaker
 
 ROUTER = "127.0.0.1"
@@ -106,6 +107,7 @@ class Demo:
     async def start(self) -> None:
         """API server, collector, then one node speaker per node."""
         self.api.start()
+        self.api.load_manifests(CRDS)
         self.api.load_yaml(self.manifests)
         kubeconfig = self.api.write_kubeconfig(self.dir / "kubeconfig")
         await self.collector.start()
@@ -130,6 +132,7 @@ class Demo:
                         "kubeconfig": str(kubeconfig),
                         "service_cluster_ips": ["198.51.100.0/24", "2001:db8:96::/112"],
                         "service_loadbalancer_ips": ["203.0.113.0/24"],
+                        "status_interval": 1,
                     },
                 },
                 env={},
@@ -361,6 +364,12 @@ async def run_demo(
         await demo.start()
         await demo.settle("initial state (web is Local: node-1 and node-2 have ready IPv4 endpoints)")
         await demo.scenario(pause)
+        if not frr:
+            crd = CrdScenario(demo.api, NODES, out)
+            try:
+                await crd.run(pause)
+            finally:
+                await crd.stop()
         out(
             "\n(watching for changes"
             + (f" for {duration:g} s" if duration is not None else "; Ctrl-C to stop")

@@ -9,7 +9,8 @@ import time
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "msg"}`` plus ``exc`` when there is a traceback."""
+    """``{"ts", "level", "logger", "msg"}``, the event's structured fields (``extra={"fields": ...}``:
+    peer, event, state, reason, notification ...) and ``exc`` when there is a traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -19,9 +20,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update({k: v for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 def setup_logging(level: str, fmt: str = "text") -> None:

@@ -20,22 +20,32 @@ from dataclasses import replace
 from typing import Any
 
 from ..aio import Speaker, SpeakerConfig, SpeakerStatus
+from ..k8s.advertise import PolicySet
 from ..k8s.config import KubernetesConfig, select_peers
+from ..k8s.desired import AdvertisePolicy
 from ..k8s.informer import Informer, endpointslice_informer, load_api_client, node_informer, service_informer
 from ..k8s.reconcile import Reconciler
+from ..k8s.resolve import Resolved
 from ..k8s.views import NodeView, endpointslice_from_dict
 from ..rib import RouteAttrs
 from ..wire import Prefix
 from .config import RunConfig
+from .crnode import ClusterConfig, merge_peers
 from .status import AppStatus, InformerStatus, KubernetesStatus
 
 log = logging.getLogger("bgpsvc.node")
 
 
-def node_speaker_config(base: SpeakerConfig, kube: KubernetesConfig, node: NodeView) -> SpeakerConfig:
-    """The speaker configuration for this node: router ID, local AS and peers from the node itself."""
+def node_speaker_config(
+    base: SpeakerConfig, kube: KubernetesConfig, node: NodeView, resolved: Resolved | None = None
+) -> SpeakerConfig:
+    """The speaker configuration for this node: router ID, local AS and peers from the node itself and
+    the custom resources (``resolved``; precedence in ``bgpsvc.app.crnode``)."""
+    over = resolved.overrides if resolved is not None else None
     router_id = base.router_id
-    if kube.router_id_from_node:
+    if over is not None and over.router_id:
+        router_id = over.router_id
+    elif kube.router_id_from_node:
         v4 = [ip for ip in node.internal_ips if ipaddress.ip_address(ip).version == 4]
         if not v4:
             raise ValueError(f"node {node.name} has no IPv4 InternalIP for the router ID; set router_id")
@@ -53,7 +63,12 @@ def node_speaker_config(base: SpeakerConfig, kube: KubernetesConfig, node: NodeV
                 override,
                 local_as,
             )
-    return replace(base, router_id=router_id, local_as=local_as, peers=select_peers(base.peers, kube, node))
+    if over is not None and over.local_as:
+        local_as = over.local_as
+    peers = select_peers(base.peers, kube, node)
+    if resolved is not None:
+        peers, _ = merge_peers(peers, resolved.peers)
+    return replace(base, router_id=router_id, local_as=local_as, peers=peers)
 
 
 class NodeSpeaker:
@@ -83,6 +98,9 @@ class NodeSpeaker:
                 converter=functools.partial(endpointslice_from_dict, node=self.kube.node_name),
             ),
         }
+        self.cluster = ClusterConfig(api, self.kube, self._resolved) if self.kube.custom_resources else None
+        self._cr_task: asyncio.Task[None] | None = None
+        self._said: tuple[str, ...] = ()
 
     def _changed(self) -> None:
         # Informer threads call this; the reconciler (once it exists) does the rest on the loop.
@@ -100,8 +118,16 @@ class NodeSpeaker:
         """Start informers, wait for this node's object, then start the speaker and the reconcile loop."""
         for inf in self.informers.values():
             inf.start()
+        if self.cluster is not None:
+            self.cluster.start()
         node = self._node = await self._wait_for_node()
-        cfg = node_speaker_config(self.config.speaker, self.kube, node)
+        resolved = None
+        if self.cluster is not None:
+            self.cluster.node = node
+            if await self.cluster.wait_synced():
+                resolved = self.cluster.refresh(node)
+        cfg = node_speaker_config(self.config.speaker, self.kube, node, resolved)
+        self._precedence(resolved)
         log.info(
             "node %s: router-id %s, AS %d, %d of %d peers selected",
             node.name,
@@ -123,12 +149,14 @@ class NodeSpeaker:
             self.informers["endpointslices"],
             self.informers["nodes"],
             node=self.kube.node_name,
-            policy=self.kube.policy_for(cfg.local_as),
+            policy=self._policy(resolved, cfg.local_as),
             apply=self._apply,
             on_node=self._node_changed,
             debounce=self.kube.debounce,
         )
         self._task = asyncio.create_task(self.reconciler.run())
+        if self.cluster is not None:
+            self._cr_task = asyncio.create_task(self.cluster.run(lambda: self.speaker, self.kube.debounce))
 
     async def _wait_for_node(self) -> NodeView:
         nodes = self.informers["nodes"]
@@ -160,11 +188,62 @@ class NodeSpeaker:
     def _node_changed(self, node: NodeView | None) -> None:
         if self.speaker is None or node is None:
             return  # a vanished Node object (API hiccup) is not a reason to drop peers
+        if node != self._node and self.cluster is not None:
+            self.cluster.node = node
+            self.cluster.mark_dirty()  # BGPPeers and BGPAdvertisements select nodes by label
         self._node = node
-        wanted = select_peers(self.config.speaker.peers, self.kube, node)
-        if wanted != self.speaker.config.peers:
-            log.info("node labels changed: %d peers selected", len(wanted))
-            self.speaker.set_peers(wanted)
+        self._apply_config()
+
+    def _policy(self, resolved: Resolved | None, local_as: int) -> AdvertisePolicy | PolicySet:
+        if resolved is not None and resolved.policy is not None:
+            return resolved.policy
+        return self.kube.policy_for(local_as)  # the node's AS in the Link Bandwidth community
+
+    def _resolved(self, resolved: Resolved) -> None:
+        self._precedence(resolved)
+        self._apply_config()
+
+    def _apply_config(self) -> None:
+        """Make the speaker and the reconciler match the file, the node and the custom resources."""
+        if self.speaker is None or self._node is None:
+            return
+        resolved = self.cluster.resolved if self.cluster is not None else None
+        try:
+            cfg = node_speaker_config(self.config.speaker, self.kube, self._node, resolved)
+        except ValueError as exc:
+            log.error("node %s: configuration not applied: %s", self._node.name, exc)
+            return
+        if cfg != self.speaker.config:
+            old = {(p.address, p.port) for p in self.speaker.config.peers}
+            new = {(p.address, p.port) for p in cfg.peers}
+            log.info(
+                "configuration changed: %d peers (%d added, %d removed), router-id %s, AS %d",
+                len(cfg.peers),
+                len(new - old),
+                len(old - new),
+                cfg.router_id,
+                cfg.local_as,
+            )
+            self.speaker.reconfigure(cfg)
+        policy = self._policy(resolved, cfg.local_as)
+        if self.reconciler is not None and policy != self.reconciler.policy:
+            self.reconciler.policy = policy
+            self.reconciler.mark_dirty()
+
+    def _precedence(self, resolved: Resolved | None) -> None:
+        """Log, once per change, where custom resources take precedence over the file."""
+        said: list[str] = []
+        if resolved is not None:
+            _, said = merge_peers(self.config.speaker.peers, resolved.peers)
+            p = self.kube.policy
+            file_policy = p.service_cluster_ips or p.service_external_ips or p.service_loadbalancer_ips
+            if resolved.policy is not None and file_policy:
+                said.append(
+                    "BGPAdvertisements exist: the file's kubernetes ranges and attributes are not used"
+                )
+        for line in sorted(set(said) - set(self._said)):
+            log.info("precedence: %s", line)
+        self._said = tuple(said)
 
     def status(self) -> AppStatus:
         """Speaker status plus the Kubernetes side."""
@@ -178,9 +257,12 @@ class NodeSpeaker:
 
     def k8s_status(self) -> KubernetesStatus:
         """Reconciler and informer state."""
+        all_informers = dict(self.informers)
+        if self.cluster is not None:
+            all_informers |= self.cluster.watch.informers
         informers = {
             n: InformerStatus(i.synced, i.healthy, i.relists, len(i.snapshot()))
-            for n, i in self.informers.items()
+            for n, i in all_informers.items()
         }
         rec = self.reconciler
         if rec is None:
@@ -222,14 +304,17 @@ class NodeSpeaker:
         assert kube is not None
         if (kube.node_name, kube.kubeconfig) != (self.kube.node_name, self.kube.kubeconfig):
             raise ValueError("kubernetes.node_name and kubeconfig take effect after a restart")
+        if (kube.custom_resources, kube.secret_namespace) != (
+            self.kube.custom_resources,
+            self.kube.secret_namespace,
+        ):
+            raise ValueError("kubernetes.custom_resources and secret_namespace take effect after a restart")
         self.config, self.kube, self.static = config, kube, dict(routes)
-        local_as = config.speaker.local_as
-        if self.speaker is not None and self._node is not None:
-            cfg = node_speaker_config(config.speaker, kube, self._node)
-            self.speaker.reconfigure(cfg)
-            local_as = cfg.local_as
+        if self.cluster is not None:
+            self.cluster.kube = kube
+            self.cluster.mark_dirty()
+        self._apply_config()
         if self.reconciler is not None:
-            self.reconciler.policy = kube.policy_for(local_as)
             self.reconciler.mark_dirty()
         elif self.speaker is not None:
             self.speaker.set_routes(self.static)
@@ -240,6 +325,10 @@ class NodeSpeaker:
             self._release_timer.cancel()
         if self._task is not None:
             self._task.cancel()
+        if self._cr_task is not None:
+            self._cr_task.cancel()
+        if self.cluster is not None:
+            self.cluster.stop()
         for inf in self.informers.values():
             inf.stop(timeout=2.0)
         if self.speaker is not None:

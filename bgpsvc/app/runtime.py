@@ -22,7 +22,6 @@ from ..wire import Prefix
 from .config import ConfigError, RunConfig, load_config, load_routes
 from .control import ControlServer, json_handler
 from .metrics import StatusCollector, metrics_handler
-from .node import NodeSpeaker
 from .reload import describe_changes
 from .static import StaticSpeaker
 from .status import AppStatus
@@ -58,9 +57,13 @@ class Runner:
         self.config = config
         self.path = Path(config_path) if config_path is not None else None
         self.routes = dict(routes)
-        self.app: App = (
-            NodeSpeaker(config, routes) if config.kubernetes is not None else StaticSpeaker(config, routes)
-        )
+        self.app: App
+        if config.kubernetes is not None:
+            from .node import NodeSpeaker  # noqa: PLC0415 - a static speaker never loads the Kubernetes client
+
+            self.app = NodeSpeaker(config, routes)
+        else:
+            self.app = StaticSpeaker(config, routes)
         self.stopping = asyncio.Event()
         self.restart = False
         self._terms = 0

@@ -88,6 +88,14 @@ class PeerConfig:
     hold_time: int = field(
         default=90, metadata=doc("proposed hold time in seconds, 0 or 3..65535 (RFC 4271 §4.2)", "hold")
     )
+    keepalive_time: int | None = field(
+        default=None,
+        metadata=doc(
+            "seconds between KEEPALIVEs, at most a third of the negotiated hold time (default: that third; "
+            "RFC 4271 §4.4, §10)",
+            bounds=(1, 21845),
+        ),
+    )
     connect_retry_time: float = field(
         default=10.0, metadata=doc("seconds between connection attempts (RFC 4271 §10 ConnectRetryTime)")
     )
@@ -172,6 +180,10 @@ class PeerConfig:
             check_asn(self.local_as, "local_as")
         if self.hold_time != 0 and not 3 <= self.hold_time <= 65535:
             raise ValueError(f"hold_time: {self.hold_time} must be 0 or 3..65535 (RFC 4271 §4.2)")
+        if self.keepalive_time is not None and not 1 <= self.keepalive_time <= 21845:
+            raise ValueError("keepalive_time: must be 1..21845 seconds (a third of 65535)")
+        if self.keepalive_time is not None and self.hold_time and self.keepalive_time * 3 > self.hold_time:
+            raise ValueError(f"keepalive_time: must be at most a third of hold_time ({self.hold_time})")
         if self.connect_retry_time <= 0:
             raise ValueError("connect_retry_time: must be positive")
         if self.idle_hold_time < 0 or self.max_idle_hold_time < self.idle_hold_time:
@@ -206,6 +218,7 @@ class PeerConfig:
             self.local_as,
             self.local_address,
             self.hold_time,
+            self.keepalive_time,
             self.passive,
             self.password,
             self.ttl_security,

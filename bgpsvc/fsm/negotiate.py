@@ -131,7 +131,8 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> SessionParams:
         peer_as=peer_as,
         peer_id=str(peer.bgp_id),
         hold_time=hold,
-        keepalive_time=hold / 3,
+        # RFC 4271 §4.4: at most a third of the hold time; a configured interval applies below that.
+        keepalive_time=min(hold / 3, config.peer.keepalive_time or hold / 3),
         families=families,
         ctx=ctx,
         route_refresh=rr or err,

@@ -31,6 +31,12 @@ class KubernetesConfig:
     router_id_from_node: bool = False
     #: (peer address, port) -> node labels the peer applies to (all must match); absent: every node.
     node_selectors: Mapping[tuple[str, int], Selector] = field(default_factory=dict)
+    #: Read bgpsvc.io custom resources (BGPPeer, BGPAdvertisement, BGPNodeConfig) and write status.
+    custom_resources: bool = True
+    #: The namespace of the Secrets BGPPeers reference (bgpsvc's own: RBAC grants only those).
+    secret_namespace: str = "bgpsvc-system"
+    #: Seconds between two writes of this node's BGPNodeStatus (0: do not write status).
+    status_interval: float = 5.0
 
     def selector(self, peer: PeerConfig) -> Selector:
         """The node selector of ``peer`` (empty: every node)."""

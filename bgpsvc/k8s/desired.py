@@ -67,6 +67,7 @@ __all__ = [
     "explain",
     "local_endpoints",
     "node_eligible",
+    "reason_order",
     "route_class",
     "routes_from",
     "service_families",
@@ -319,13 +320,13 @@ def evaluate(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> Evaluati
                 if seen is not None and w_cls in weighted and (prefix, w_cls) not in seen:
                     seen.add((prefix, w_cls))  # a Service's endpoints count once per route
                     counts[(prefix, w_cls)] = counts.get((prefix, w_cls), 0) + n
-    explained = {p: tuple(sorted(r, key=_reason_order)) for p, r in reasons.items()}
+    explained = {p: tuple(sorted(r, key=reason_order)) for p, r in reasons.items()}
     routes, weights = _attributes(snapshot, policy, explained, counts, annotated)
     return Evaluation(explained, routes, weights, tuple(sorted(problems)))
 
 
-def _reason_order(r: Reason) -> tuple[str, Key, tuple[str, ...]]:
-    # A range's own reason (no Service) sorts first within its class.
+def reason_order(r: Reason) -> tuple[str, Key, tuple[str, ...]]:
+    """Sort key of reasons: a range's own reason (no Service) first within its class."""
     return (r.route_class, r.service or ("", ""), r.endpoints)
 
 

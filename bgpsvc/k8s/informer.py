@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from kubernetes import client as k8s_client
 
-from .listwatch import CONNECT_TIMEOUT, LIST_TIMEOUT, ClientListerWatcher, load_api_client
+from .customlw import CustomObjectListerWatcher
+from .listwatch import CONNECT_TIMEOUT, LIST_TIMEOUT, ClientListerWatcher, ListerWatcher, load_api_client
 from .reflector import (
     BACKOFF_BASE,
     BACKOFF_MAX,
@@ -38,9 +39,11 @@ __all__ = [
     "Converter",
     "Informer",
     "InformerOptions",
+    "custom_object_informer",
     "endpointslice_informer",
     "load_api_client",
     "node_informer",
+    "secret_informer",
     "service_informer",
 ]
 
@@ -61,17 +64,24 @@ class InformerOptions(TypedDict, total=False):
     rng: random.Random | None
 
 
+def _request_options(options: InformerOptions) -> dict[str, Any]:
+    return {
+        "field_selector": options.get("field_selector"),
+        "label_selector": options.get("label_selector"),
+        "connect_timeout": options.get("connect_timeout", CONNECT_TIMEOUT),
+        "list_timeout": options.get("list_timeout", LIST_TIMEOUT),
+    }
+
+
 def _informer(
-    api_client: k8s_client.ApiClient, resource: str, converter: Converter[V], options: InformerOptions
+    api_client: k8s_client.ApiClient,
+    resource: str,
+    converter: Converter[V],
+    options: InformerOptions,
+    lw: ListerWatcher | None = None,
 ) -> Informer[V]:
-    lw = ClientListerWatcher(
-        api_client,
-        resource,
-        field_selector=options.get("field_selector"),
-        label_selector=options.get("label_selector"),
-        connect_timeout=options.get("connect_timeout", CONNECT_TIMEOUT),
-        list_timeout=options.get("list_timeout", LIST_TIMEOUT),
-    )
+    if lw is None:
+        lw = ClientListerWatcher(api_client, resource, **_request_options(options))
     return Informer(
         lw,
         converter,
@@ -113,3 +123,36 @@ def node_informer(
 ) -> Informer[NodeView]:
     """An informer over v1 Nodes; ``field_selector="metadata.name=<node>"`` watches one node."""
     return _informer(api_client, "nodes", converter, options)
+
+
+def custom_object_informer(
+    api_client: k8s_client.ApiClient,
+    group: str,
+    version: str,
+    plural: str,
+    *,
+    converter: Converter[V],
+    namespace: str | None = None,
+    **options: Unpack[InformerOptions],
+) -> Informer[V]:
+    """An informer over one custom resource (cluster-scoped unless ``namespace``); an absent CRD is an
+    empty collection (``CustomObjectListerWatcher``)."""
+    lw = CustomObjectListerWatcher(
+        api_client, group, version, plural, namespace=namespace, **_request_options(options)
+    )
+    return _informer(api_client, lw.resource, converter, options, lw)
+
+
+def secret_informer(
+    api_client: k8s_client.ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    converter: Converter[V],
+    **options: Unpack[InformerOptions],
+) -> Informer[V]:
+    """An informer over one Secret: ``metadata.name`` field selector in one namespace, which is what an
+    RBAC rule with ``resourceNames`` allows for list and watch."""
+    options = {**options, "field_selector": f"metadata.name={name}"}
+    lw = ClientListerWatcher(api_client, "secrets", namespace=namespace, **_request_options(options))
+    return _informer(api_client, "secrets", converter, options, lw)

@@ -15,11 +15,12 @@ called from another thread: it cuts the request in flight and refuses new ones.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -111,6 +112,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "endpointslices": ("DiscoveryV1Api", "list_endpoint_slice_for_all_namespaces"),
     "nodes": ("CoreV1Api", "list_node"),
 }
+#: resource -> (class, list function of one namespace): kinds read in one namespace only (Secrets: the
+#: RBAC Role grants bgpsvc its own namespace's referenced Secrets, never the cluster's).
+NAMESPACED_KINDS: dict[str, tuple[str, str]] = {"secrets": ("CoreV1Api", "list_namespaced_secret")}
 
 
 def iter_lines(resp: Any) -> Iterator[bytes]:
@@ -161,12 +165,23 @@ class ClientListerWatcher:
         label_selector: str | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
         list_timeout: float = LIST_TIMEOUT,
+        namespace: str | None = None,
+        call: Callable[..., Any] | None = None,
     ) -> None:
-        if resource not in KINDS:
-            raise ValueError(f"unsupported resource {resource!r} (one of {', '.join(KINDS)})")
-        api, method = KINDS[resource]
+        """``namespace``: list one namespace (``NAMESPACED_KINDS``); ``call``: a list function of its own
+        (custom resources), ``resource`` then only names it in logs."""
         self._resource = resource
-        self._call = getattr(getattr(k8s_client, api)(api_client), method)
+        if call is not None:
+            self._call = call
+        elif namespace is not None and resource in NAMESPACED_KINDS:
+            api, method = NAMESPACED_KINDS[resource]
+            self._call = functools.partial(getattr(getattr(k8s_client, api)(api_client), method), namespace)
+        elif namespace is None and resource in KINDS:
+            api, method = KINDS[resource]
+            self._call = getattr(getattr(k8s_client, api)(api_client), method)
+        else:
+            known = ", ".join([*KINDS, *(f"{k} (with a namespace)" for k in NAMESPACED_KINDS)])
+            raise ValueError(f"unsupported resource {resource!r} (one of {known})")
         self._selectors = {
             k: v for k, v in (("field_selector", field_selector), ("label_selector", label_selector)) if v
         }

@@ -21,8 +21,10 @@ from typing import Any, Protocol
 
 from ..rib import RouteAttrs
 from ..wire import Prefix
+from .advertise import PolicySet
 from .damping import DampingState, damp
 from .desired import AdvertisePolicy, Problem, Snapshot, evaluate, route_class
+from .policy import NO_DAMPING
 from .views import EndpointSliceView, Key, NodeView, ServiceView
 
 log = logging.getLogger("bgpsvc.k8s")
@@ -69,7 +71,7 @@ class StepResult:
 
     snapshot: Snapshot
     node: str
-    policy: AdvertisePolicy
+    policy: AdvertisePolicy | PolicySet
     routes: Mapping[Prefix, RouteAttrs]
     classes: Mapping[Prefix, str]
     stats: StepStats
@@ -90,7 +92,7 @@ def _same_cluster(a: Snapshot, b: Snapshot) -> bool:
 def reconcile_step(
     snapshot: Snapshot,
     node: str,
-    policy: AdvertisePolicy,
+    policy: AdvertisePolicy | PolicySet,
     previous: StepResult | None,
     now: float = 0.0,
 ) -> StepResult:
@@ -107,6 +109,10 @@ def reconcile_step(
             unchanged = replace(previous.stats, announced=0, withdrawn=0, changed=0)
             return replace(previous, snapshot=snapshot, stats=unchanged)
         wanted, classes, problems = previous.wanted, previous.classes, previous.problems
+    elif isinstance(policy, PolicySet):  # BGPAdvertisements: one policy per advertisement, merged
+        explained, wanted = policy.explain(snapshot, node)
+        classes = {prefix: route_class(reasons) for prefix, reasons in explained.items()}
+        problems = ()
     else:
         ev = evaluate(snapshot, node, policy)
         wanted, problems = ev.routes, ev.problems
@@ -118,7 +124,8 @@ def reconcile_step(
         before if previous is not None else None,
         previous.damping if previous is not None else None,
         now=now,
-        config=policy.damping,
+        # BGPAdvertisements carry no damping settings (yet): their routes follow the cluster at once.
+        config=policy.damping if isinstance(policy, AdvertisePolicy) else NO_DAMPING,
     )
     routes = damped.advertised
     if routes is not wanted:
@@ -173,7 +180,7 @@ class Reconciler:
         nodes: Source,
         *,
         node: str,
-        policy: AdvertisePolicy,
+        policy: AdvertisePolicy | PolicySet,
         apply: Callable[[Mapping[Prefix, RouteAttrs]], None],
         on_node: Callable[[NodeView | None], None] | None = None,
         debounce: float = DEBOUNCE,

@@ -52,6 +52,8 @@ class ServiceView:
     #: ``bgpsvc.io/advertise: "false"`` opts a Service out.
     advertise: bool = True
     headless: bool = False
+    #: metadata.labels, sorted: a BGPAdvertisement's serviceSelector picks Services by them.
+    labels: tuple[tuple[str, str], ...] = ()
     #: Its ``bgpsvc.io/`` annotations (per-Service attributes), sorted.
     annotations: tuple[tuple[str, str], ...] = ()
 
@@ -78,6 +80,7 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
     annotations = meta.get("annotations") or {}
     if not isinstance(annotations, Mapping):
         annotations = {}
+    labels = meta.get("labels") or {}
     families = spec.get("ipFamilies")
     return ServiceView(
         namespace=str(meta.get("namespace", "")),
@@ -90,6 +93,9 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
         ip_families=tuple(f for f in families if f in IP_FAMILIES) if isinstance(families, list) else (),
         advertise=str(annotations.get(ADVERTISE_ANNOTATION, "true")).lower() != "false",
         headless=headless,
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+        if isinstance(labels, Mapping)
+        else (),
         annotations=_bgpsvc_annotations(annotations),
     )
 

@@ -1,5 +1,5 @@
-"""An in-process HTTP server that speaks kube-apiserver's protocol for Services, EndpointSlices and Nodes
-(read-only over HTTP), CustomResourceDefinitions and the custom resources they define (full CRUD), for
+"""An in-process HTTP server that speaks kube-apiserver's protocol for Services, EndpointSlices, Nodes and
+Secrets (read-only over HTTP), CustomResourceDefinitions and the custom resources they define (full CRUD), for
 tests and the demo. Standard library only (plus PyYAML for ``load_yaml``).
 
 Theory of operation. Writes come through the Python API (``apply``/``delete``), or over HTTP for CRDs

@@ -72,6 +72,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("services", "Service", "v1", True),
         Resource("endpointslices", "EndpointSlice", "discovery.k8s.io/v1", True),
         Resource("nodes", "Node", "v1", False),
+        Resource("secrets", "Secret", "v1", True),
         CRD_RESOURCE,
     )
 }

@@ -42,7 +42,7 @@ class BgpsvcProcess:
         )
         log.close()
         wait_until(
-            lambda: self._status_or_none() is not None, timeout=20, what=f"{self.name} control endpoint"
+            lambda: self._status_or_none() is not None, timeout=60, what=f"{self.name} control endpoint"
         )
 
     def _status_or_none(self) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from bgpsvc.k8s.advertise import PolicyEntry, PolicySet
 from bgpsvc.k8s.annotations import service_attrs
 from bgpsvc.k8s.desired import (
     CLUSTER_IP,
@@ -365,3 +366,18 @@ def test_problems_are_reported_by_the_step_and_nothing_crashes() -> None:
 
 def test_damping_defaults_off() -> None:
     assert not Damping().active and not POLICY.damping.active
+
+
+def test_bgp_advertisements_carry_weights_annotations_and_range_reasons() -> None:
+    """A node's PolicySet (one policy per BGPAdvertisement) evaluates each policy with every rule here:
+    a range's own reason sorts with the Services' ones, weights and annotations reach the routes."""
+    weighted = replace(POLICY, link_bandwidth=LinkBandwidth((CLUSTER_IP,), asn=64512))
+    s = snap(
+        svc("web", ("10.96.0.10",), annotations=(("bgpsvc.io/med", "7"),)),
+        svc("c", ("10.96.0.11",), local=False, external_ips=("203.0.113.9",)),
+        slice_of("web", {"node-a": 2}),
+    )
+    explained, routes = PolicySet((PolicyEntry("a", weighted), PolicyEntry("b", POLICY))).explain(s, "node-a")
+    assert [r.service for r in explained[P("203.0.113.0/24")]] == [None, ("default", "c")]
+    host = routes[P("10.96.0.10/32")]
+    assert host.med == 7 and bandwidth(host) == 2 * 125_000
