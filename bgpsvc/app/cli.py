@@ -227,7 +227,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print what each node would advertise and why, from one read of the cluster."""
     from ..k8s.kubeconfig import KubeconfigError, api_client
-    from ..k8s.plan import plan, read_snapshot
+    from ..k8s.plan import plan, read_snapshot, render
     from .config import ConfigError, load_config
 
     # plan runs anywhere (a laptop with a kubeconfig): NODE_NAME need not be set when a node is named,
@@ -256,22 +256,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    result = plan(snapshot, nodes, kube.policy)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    for node, info in result.items():
-        flags = "" if info["eligible"] else "  (excluded by label: advertises nothing)"
-        flags += "" if info["known"] else "  (no such Node object)"
-        print(f"node {node}: {len(info['routes'])} routes{flags}")
-        for r in info["routes"]:
-            why = "; ".join(
-                r2["class"]
-                + (f" {r2['service']}" if r2["service"] else "")
-                + (f" via {', '.join(r2['endpoints'])}" if r2["endpoints"] else "")
-                for r2 in r["reasons"]
-            )
-            print(f"  {r['prefix']:<24} {r['class']:<16} {why}")
+    result = plan(snapshot, nodes, kube.policy_for(config.speaker.local_as))
+    print(json.dumps(result, indent=2) if args.json else render(result))
     return 0
 
 

@@ -22,6 +22,7 @@ from ..k8s.config import KubernetesConfig, Selector
 from ..k8s.desired import CLASS_PRIORITY, AdvertisePolicy
 from ..rib import RouteAttrs
 from ..wire import Prefix
+from .advertise import read_damping, read_link_bandwidth, read_ranges
 from .routes import parse_route_attrs, parse_routes, parse_routes_file
 from .schema import (
     ConfigError,
@@ -134,13 +135,15 @@ def _cidrs(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
 
 
 def _policy(s: Section, env: Mapping[str, str]) -> AdvertisePolicy:
-    cluster = s.get("service_cluster_ips", _cidrs, _NO_NETS)
+    cluster, cluster_specs = read_ranges(s, "service_cluster_ips")
     for var in ("BGPSVC_ADVERTISE_CLUSTER_IPS", "CALICO_ADVERTISE_CLUSTER_IPS"):
         if not cluster and env.get(var):
             try:
                 cluster = _cidrs(env[var])
             except ValueError as exc:
                 raise ConfigError(f"{var}: {exc}") from None
+    external, external_specs = read_ranges(s, "service_external_ips")
+    lbs, lb_specs = read_ranges(s, "service_loadbalancer_ips")
     attributes: dict[str, RouteAttrs] = {}
     attrs_raw = s.raw("attributes")
     if attrs_raw is not None:
@@ -154,11 +157,14 @@ def _policy(s: Section, env: Mapping[str, str]) -> AdvertisePolicy:
         a.finish()
     kw = {
         "service_cluster_ips": cluster,
-        "service_external_ips": s.get("service_external_ips", _cidrs, _NO_NETS),
-        "service_loadbalancer_ips": s.get("service_loadbalancer_ips", _cidrs, _NO_NETS),
+        "service_external_ips": external,
+        "service_loadbalancer_ips": lbs,
         "endpoint_policy": s.get("endpoint_policy", to_str, "ready"),
         "honour_exclude_label": s.get("honour_exclude_label", to_bool, True),
         "attributes": attributes,
+        "ranges": (*cluster_specs, *external_specs, *lb_specs),
+        "link_bandwidth": read_link_bandwidth(s.raw("link_bandwidth"), "kubernetes.link_bandwidth"),
+        "damping": read_damping(s.raw("damping"), "kubernetes.damping"),
     }
     return build(AdvertisePolicy, kw, "kubernetes")
 

@@ -153,7 +153,7 @@ class NodeSpeaker:
             self.informers["endpointslices"],
             self.informers["nodes"],
             node=self.kube.node_name,
-            policy=self._policy(resolved),
+            policy=self._policy(resolved, cfg.local_as),
             apply=self._apply,
             on_node=self._node_changed,
             debounce=self.kube.debounce,
@@ -198,8 +198,10 @@ class NodeSpeaker:
         self._node = node
         self._apply_config()
 
-    def _policy(self, resolved: Resolved | None) -> AdvertisePolicy | PolicySet:
-        return resolved.policy if resolved is not None and resolved.policy is not None else self.kube.policy
+    def _policy(self, resolved: Resolved | None, local_as: int) -> AdvertisePolicy | PolicySet:
+        if resolved is not None and resolved.policy is not None:
+            return resolved.policy
+        return self.kube.policy_for(local_as)  # the node's AS in the Link Bandwidth community
 
     def _resolved(self, resolved: Resolved) -> None:
         self._precedence(resolved)
@@ -227,7 +229,7 @@ class NodeSpeaker:
                 cfg.local_as,
             )
             self.speaker.reconfigure(cfg)
-        policy = self._policy(resolved)
+        policy = self._policy(resolved, cfg.local_as)
         if self.reconciler is not None and policy != self.reconciler.policy:
             self.reconciler.policy = policy
             self.reconciler.mark_dirty()

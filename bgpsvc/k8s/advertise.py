@@ -3,10 +3,11 @@
 ``advertise_policy`` is the one mapping from a BGPAdvertisement spec onto ``AdvertisePolicy`` (ranges,
 endpoint policy, per-class attributes): a new AdvertisePolicy option gets its CRD field here and nowhere
 else. Each advertisement that selects a node becomes one ``PolicyEntry``; a node's entries form a
-``PolicySet``. Its desired routes are the union of each entry's ``desired.explain`` over the Services its
-``serviceSelector`` picks. When several entries want one prefix, their reasons are joined and their
-attributes merged (``merge_attrs``): communities and large communities united, the highest LOCAL_PREF,
-the lowest MED, the rest from the first entry by name, so the result does not depend on list order.
+``PolicySet``. Its desired routes are the union of each entry's ``desired.evaluate`` over the Services its
+``serviceSelector`` picks (class attributes, Service annotations, link bandwidth). When several entries
+want one prefix, their reasons are joined and their attributes merged (``merge_attrs``): communities and
+large communities united, the highest LOCAL_PREF, the lowest MED, the rest from the first entry by name,
+so the result does not depend on list order.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from .desired import (
     AdvertisePolicy,
     Reason,
     Snapshot,
-    explain,
-    route_class,
+    evaluate,
+    reason_order,
 )
 from .labels import LabelSelector, selector_from_dict
 from .resources import ObjectStatus, _meta, status_from_dict
@@ -190,10 +191,11 @@ class PolicySet:
                 sel = entry.services
                 services = {k: v for k, v in snapshot.services.items() if sel.matches(dict(v.labels))}
                 snap = Snapshot(services, snapshot.slices, snapshot.nodes)
-            for prefix, why in explain(snap, node, entry.policy).items():
+            ev = evaluate(snap, node, entry.policy)
+            for prefix, why in ev.reasons.items():
                 reasons.setdefault(prefix, set()).update(why)
-                wanted.setdefault(prefix, []).append(entry.policy.attrs(route_class(why)))
-        explained = {p: tuple(sorted(r)) for p, r in reasons.items()}
+                wanted.setdefault(prefix, []).append(ev.routes[prefix])
+        explained = {p: tuple(sorted(r, key=reason_order)) for p, r in reasons.items()}
         # One object per distinct merge: the Adj-RIB-Out packs prefixes that share attributes together.
         merged: dict[tuple[RouteAttrs, ...], RouteAttrs] = {}
         routes = {}

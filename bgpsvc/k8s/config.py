@@ -7,7 +7,7 @@ router ID and local AS come from, and what to advertise live here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..fsm import PeerConfig
 from ..fsm.config import doc
@@ -63,6 +63,13 @@ class KubernetesConfig:
     def selector(self, peer: PeerConfig) -> Selector:
         """The node selector of ``peer`` (empty: every node)."""
         return self.node_selectors.get((peer.address, peer.port), ())
+
+    def policy_for(self, local_as: int) -> AdvertisePolicy:
+        """The policy with the node's AS in the Link Bandwidth community when the config names none."""
+        lb = self.policy.link_bandwidth
+        if lb.asn is not None or not lb.classes:
+            return self.policy
+        return replace(self.policy, link_bandwidth=replace(lb, asn=local_as))
 
 
 def selects(selector: Selector, labels: Mapping[str, str]) -> bool:

@@ -1,10 +1,11 @@
 """The level-triggered reconcile loop (STYLE §7): dirty -> debounce -> snapshot -> step -> speaker.
 
-``reconcile_step`` is the pure part: (snapshot, node, policy, previous result) -> desired routes, their
-classes and what changed. ``Reconciler`` is the loop around it and only marks dirty, debounces, takes
-the snapshot and applies the result. Watch events only mark the loop dirty; it never looks at an
-event's payload. Nothing per-service is advertised until every informer has synced once, so a restart
-does not withdraw and re-announce. While the API server is unreachable the informers keep their
+``reconcile_step`` is the pure part: (snapshot, node, policy, previous result, now) -> desired routes,
+their classes, what changed and the next deadline (flap damping, ``damping.py``). ``Reconciler`` is the
+loop around it and only marks dirty, debounces, takes the snapshot, applies the result and runs again
+at the deadline. Watch events only mark the loop dirty; it never looks at an event's payload. Nothing
+per-service is advertised until every informer has synced once, so a restart does not withdraw and
+re-announce. While the API server is unreachable the informers keep their
 stores, nothing changes, and the last known routes stay advertised.
 """
 
@@ -21,7 +22,9 @@ from typing import Any, Protocol
 from ..rib import RouteAttrs
 from ..wire import Prefix
 from .advertise import PolicySet
-from .desired import AdvertisePolicy, Snapshot, explain, route_class, routes_from
+from .damping import DampingState, damp
+from .desired import AdvertisePolicy, Problem, Snapshot, evaluate, route_class
+from .policy import NO_DAMPING
 from .views import EndpointSliceView, Key, NodeView, ServiceView
 
 log = logging.getLogger("bgpsvc.k8s")
@@ -56,11 +59,15 @@ class StepStats:
     announced: int = 0  # prefixes new since the previous result
     withdrawn: int = 0  # prefixes gone since the previous result
     changed: int = 0  # prefixes whose attributes changed
+    held: int = 0  # wanted routes flap damping holds back
 
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    """The desired set for one snapshot, with each prefix's route class (for per-class metrics)."""
+    """The routes to advertise for one snapshot, with each prefix's route class (for per-class metrics).
+
+    ``routes`` is what goes out (after flap damping); ``wanted`` what the cluster asks for right now.
+    """
 
     snapshot: Snapshot
     node: str
@@ -68,6 +75,13 @@ class StepResult:
     routes: Mapping[Prefix, RouteAttrs]
     classes: Mapping[Prefix, str]
     stats: StepStats
+    wanted: Mapping[Prefix, RouteAttrs] = field(default_factory=dict)
+    damping: DampingState = field(default_factory=DampingState)
+    #: When to run again although nothing in the cluster changed (a damped change comes due).
+    deadline: float | None = None
+    held: Mapping[Prefix, str] = field(default_factory=dict)
+    #: Services whose annotations could not be used (advertised with the class attributes).
+    problems: tuple[Problem, ...] = ()
 
 
 def _same_cluster(a: Snapshot, b: Snapshot) -> bool:
@@ -76,36 +90,71 @@ def _same_cluster(a: Snapshot, b: Snapshot) -> bool:
 
 
 def reconcile_step(
-    snapshot: Snapshot, node: str, policy: AdvertisePolicy | PolicySet, previous: StepResult | None
+    snapshot: Snapshot,
+    node: str,
+    policy: AdvertisePolicy | PolicySet,
+    previous: StepResult | None,
+    now: float = 0.0,
 ) -> StepResult:
-    """Pure: the desired routes and classes of ``node`` for ``snapshot``, and how they differ from
-    ``previous``. An unchanged snapshot (same store snapshots, node and policy) reuses ``previous``."""
+    """Pure: the routes and classes of ``node`` for ``snapshot`` at ``now``, how they differ from
+    ``previous``, and the next deadline. An unchanged snapshot (same store snapshots, node and policy)
+    reuses ``previous`` -- re-running only the damping once its deadline has come."""
     if (
         previous is not None
         and previous.node == node
         and previous.policy is policy
         and _same_cluster(previous.snapshot, snapshot)
     ):
-        unchanged = replace(previous.stats, announced=0, withdrawn=0, changed=0)
-        return replace(previous, snapshot=snapshot, stats=unchanged)
-    if isinstance(policy, PolicySet):  # BGPAdvertisements: one policy per advertisement, merged
-        explained, routes = policy.explain(snapshot, node)
+        if previous.deadline is None or now < previous.deadline:
+            unchanged = replace(previous.stats, announced=0, withdrawn=0, changed=0)
+            return replace(previous, snapshot=snapshot, stats=unchanged)
+        wanted, classes, problems = previous.wanted, previous.classes, previous.problems
+    elif isinstance(policy, PolicySet):  # BGPAdvertisements: one policy per advertisement, merged
+        explained, wanted = policy.explain(snapshot, node)
+        classes = {prefix: route_class(reasons) for prefix, reasons in explained.items()}
+        problems = ()
     else:
-        explained = explain(snapshot, node, policy)
-        routes = routes_from(explained, policy)
-    classes = {prefix: route_class(reasons) for prefix, reasons in explained.items()}
+        ev = evaluate(snapshot, node, policy)
+        wanted, problems = ev.routes, ev.problems
+        classes = {prefix: route_class(reasons) for prefix, reasons in ev.reasons.items()}
+    before = previous.routes if previous is not None else {}
+    damped = damp(
+        wanted,
+        previous.wanted if previous is not None else None,
+        before if previous is not None else None,
+        previous.damping if previous is not None else None,
+        now=now,
+        # BGPAdvertisements carry no damping settings (yet): their routes follow the cluster at once.
+        config=policy.damping if isinstance(policy, AdvertisePolicy) else NO_DAMPING,
+    )
+    routes = damped.advertised
+    if routes is not wanted:
+        # A withdrawal held back by damping keeps its class (and its count) until it goes.
+        classes = {p: classes.get(p) or (previous.classes.get(p, "") if previous else "") for p in routes}
     by_class: dict[str, int] = {}
     for cls in classes.values():
         by_class[cls] = by_class.get(cls, 0) + 1
-    before = previous.routes if previous is not None else {}
     stats = StepStats(
         routes=len(routes),
         by_class=tuple(sorted(by_class.items())),
         announced=sum(1 for p in routes if p not in before),
         withdrawn=sum(1 for p in before if p not in routes),
         changed=sum(1 for p, a in routes.items() if p in before and before[p] != a),
+        held=len(damped.held),
     )
-    return StepResult(snapshot, node, policy, routes, classes, stats)
+    return StepResult(
+        snapshot,
+        node,
+        policy,
+        routes,
+        classes,
+        stats,
+        wanted,
+        damped.state,
+        damped.deadline,
+        damped.held,
+        problems,
+    )
 
 
 @dataclass
@@ -148,6 +197,9 @@ class Reconciler:
         self._dirty = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._stopped = False
+        #: The wake-up for the last result's deadline (flap damping), and when it fires.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
 
     def mark_dirty(self) -> None:
         """Thread-safe: something changed (called by informers from their threads)."""
@@ -178,6 +230,8 @@ class Reconciler:
             "last_reconcile_at": st.last_at,
             "routes": st.routes,
             "routes_by_class": dict(st.by_class),
+            "routes_held_by_damping": len(self.result.held) if self.result is not None else 0,
+            "annotation_problems": [str(p) for p in self.result.problems] if self.result is not None else [],
             "informers": {
                 name: {
                     "synced": s.synced,
@@ -205,9 +259,16 @@ class Reconciler:
             node_view = snap.nodes.get(("", self.node))
             assert node_view is None or isinstance(node_view, NodeView)
             self.on_node(node_view)
-        result = reconcile_step(snap, self.node, self.policy, self.result)
+        previous = self.result
+        result = reconcile_step(snap, self.node, self.policy, previous, now=self._loop.time())
         self.apply(result.routes)
         self.result = result
+        self._arm(result.deadline)
+        if previous is None or result.problems != previous.problems:
+            known = set(previous.problems) if previous is not None else set()
+            for problem in result.problems:
+                if problem not in known:
+                    log.warning("Service %s: advertised with the class attributes", problem)
         dt = time.perf_counter() - t0
         st = self.stats
         st.count += 1
@@ -227,6 +288,16 @@ class Reconciler:
                 dt * 1000,
             )
         return result.routes
+
+    def _arm(self, deadline: float | None) -> None:
+        """Run again at ``deadline`` (a damped change comes due), even if nothing else changes."""
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, deadline
+        if deadline is not None and not self._stopped:
+            self._timer = self._loop.call_at(deadline, self._dirty.set)
 
     @property
     def classes(self) -> Mapping[Prefix, str]:
@@ -263,6 +334,7 @@ class Reconciler:
                     gc.freeze()
         finally:
             self._stopped = True
+            self._arm(None)
 
 
 __all__ = [

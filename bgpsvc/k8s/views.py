@@ -54,6 +54,8 @@ class ServiceView:
     headless: bool = False
     #: metadata.labels, sorted: a BGPAdvertisement's serviceSelector picks Services by them.
     labels: tuple[tuple[str, str], ...] = ()
+    #: Its ``bgpsvc.io/`` annotations (per-Service attributes), sorted.
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> Key:
@@ -76,6 +78,8 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
     ingress = ((status.get("loadBalancer") or {}).get("ingress")) or []
     lb_ips = _ips([i.get("ip") for i in ingress if isinstance(i, Mapping) and i.get("ip")])
     annotations = meta.get("annotations") or {}
+    if not isinstance(annotations, Mapping):
+        annotations = {}
     labels = meta.get("labels") or {}
     families = spec.get("ipFamilies")
     return ServiceView(
@@ -92,7 +96,14 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items()))
         if isinstance(labels, Mapping)
         else (),
+        annotations=_bgpsvc_annotations(annotations),
     )
+
+
+def _bgpsvc_annotations(annotations: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(annotations, Mapping):
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in annotations.items() if str(k).startswith("bgpsvc.io/")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +125,41 @@ class EndpointSliceView:
     service_name: str | None
     address_type: str
     endpoints: tuple[Endpoint, ...] = ()
+    #: Some endpoint of the slice, on any node, counts under endpoint policy "ready" / "serving". Kept
+    #: at conversion time, before a node speaker drops the other nodes' endpoints; computed from
+    #: ``endpoints`` when not given.
+    any_ready: bool | None = None
+    any_serving: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.any_ready is None:
+            object.__setattr__(self, "any_ready", any(_counts(ep, "ready") for ep in self.endpoints))
+        if self.any_serving is None:
+            object.__setattr__(self, "any_serving", any(_counts(ep, "serving") for ep in self.endpoints))
 
     @property
     def key(self) -> Key:
         """(namespace, name)."""
         return (self.namespace, self.name)
+
+    def ready_anywhere(self, policy: str) -> bool:
+        """Some endpoint anywhere in the cluster counts under endpoint ``policy``."""
+        return bool(self.any_serving if policy == "serving" else self.any_ready)
+
+
+def endpoint_counts(ready: bool | None, serving: bool | None, policy: str) -> bool:
+    """Whether an endpoint with these conditions counts under endpoint ``policy`` ("ready"/"serving").
+
+    EndpointConditions: a nil ``ready`` means ready; a nil ``serving`` defers to ``ready``.
+    """
+    is_ready = ready is not False
+    if policy == "serving":
+        return serving if serving is not None else is_ready
+    return is_ready
+
+
+def _counts(ep: Endpoint, policy: str) -> bool:
+    return bool(ep.addresses) and endpoint_counts(ep.ready, ep.serving, policy)
 
 
 def _cond(value: object) -> bool | None:
@@ -134,19 +175,27 @@ def endpointslice_from_dict(obj: Mapping[str, Any], node: str | None = None) -> 
     meta = _meta(obj)
     labels = meta.get("labels") or {}
     eps = []
+    any_ready = any_serving = False
     for ep in obj.get("endpoints") or []:
         if not isinstance(ep, Mapping):
             continue
         node_name = ep.get("nodeName")
+        cond = ep.get("conditions") or {}
+        if not isinstance(cond, Mapping):
+            cond = {}
+        ready, serving = _cond(cond.get("ready")), _cond(cond.get("serving"))
+        if ep.get("addresses"):
+            # The cluster-wide summary, before other nodes' endpoints are dropped.
+            any_ready = any_ready or endpoint_counts(ready, serving, "ready")
+            any_serving = any_serving or endpoint_counts(ready, serving, "serving")
         if node is not None and node_name != node:
             continue
-        cond = ep.get("conditions") or {}
         eps.append(
             Endpoint(
                 addresses=tuple(str(a) for a in ep.get("addresses") or []),
                 node_name=sys.intern(node_name) if isinstance(node_name, str) else None,
-                ready=_cond(cond.get("ready")),
-                serving=_cond(cond.get("serving")),
+                ready=ready,
+                serving=serving,
             )
         )
     return EndpointSliceView(
@@ -155,6 +204,8 @@ def endpointslice_from_dict(obj: Mapping[str, Any], node: str | None = None) -> 
         service_name=labels.get(SERVICE_NAME_LABEL),
         address_type=str(obj.get("addressType") or ""),
         endpoints=tuple(eps),
+        any_ready=any_ready,
+        any_serving=any_serving,
     )
 
 

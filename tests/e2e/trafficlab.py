@@ -24,6 +24,9 @@ Kubernetes nodes, each running a bgpsvc node speaker and web servers for the Ser
   (community and LOCAL_PREF 0 on the draining node's path) rather than configuring a route-map.
 * Each speaker can be restarted (SIGUSR1 or SIGKILL, then ``start()`` again): the router is a graceful
   restart helper (``bgp graceful-restart``) and keeps forwarding on the stale paths meanwhile.
+* ``second_site``: those nodes form another cluster with its own API server (``API_B_ADDR``), so two
+  groups of speakers ("sites") can advertise the same LoadBalancer IP. ``kube_extra[i]`` adds settings
+  to node ``i``'s ``kubernetes:`` section (``kube_extra[0]``: every node's).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ N = 3
 ROUTER_AS, NODE_AS = 64500, 64512
 CLIENT_ADDR, TOR_CLIENT_ADDR = "203.0.113.2", "203.0.113.1"
 API_ADDR, API_PORT = "203.0.113.254", 6443
+API_B_ADDR = "203.0.113.253"  # the second site's API server
 RANGE = "198.51.100.0/24"
 LOCAL_IP = "198.51.100.10"  # Service shop/local: externalTrafficPolicy Local
 CLUSTER_IP = "198.51.100.20"  # Service shop/cluster: externalTrafficPolicy Cluster
@@ -79,7 +83,12 @@ def service(name: str, ip: str, local: bool) -> dict[str, Any]:
     }
 
 
-def endpoint_slice(service_name: str, nodes: Iterable[int]) -> dict[str, Any]:
+def endpoint_slice(
+    service_name: str, nodes: Iterable[int] | Mapping[int, int], ready: bool = True
+) -> dict[str, Any]:
+    """The Service's EndpointSlice: one endpoint on each of ``nodes``, or ``nodes[n]`` endpoints on node
+    ``n`` (a mapping), all ``ready`` or all not."""
+    counts = nodes if isinstance(nodes, Mapping) else dict.fromkeys(nodes, 1)
     return {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -90,8 +99,9 @@ def endpoint_slice(service_name: str, nodes: Iterable[int]) -> dict[str, Any]:
         },
         "addressType": "IPv4",
         "endpoints": [
-            {"addresses": [f"10.244.{n}.5"], "nodeName": node_name(n), "conditions": {"ready": True}}
-            for n in sorted(nodes)
+            {"addresses": [f"10.244.{n}.{5 + k}"], "nodeName": node_name(n), "conditions": {"ready": ready}}
+            for n in sorted(counts)
+            for k in range(counts[n])
         ],
     }
 
@@ -237,9 +247,10 @@ class FibWatch:
     """``ip -ts -4 monitor route`` in the router namespace: every kernel route change, as it happens
     (polling could miss a withdrawal that is undone within milliseconds)."""
 
-    def __init__(self, ns: Netns, path: Path) -> None:
+    def __init__(self, ns: Netns, path: Path, match: tuple[str, ...] = ("198.51.100.",)) -> None:
         self.ns = ns
         self.path = path
+        self.match = match  # address prefixes (text) of the routes recorded
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> FibWatch:
@@ -265,7 +276,7 @@ class FibWatch:
         changes = []
         for lines in entries:
             stamp, _, rest = lines[0][1:].partition("] ")
-            if "198.51.100." in rest:
+            if any(m in rest for m in self.match):
                 t = datetime.fromisoformat(stamp).timestamp() + wall_to_mono
                 changes.append(FibChange(t, " | ".join([rest, *lines[1:]])))
         return changes
@@ -311,9 +322,12 @@ class TrafficLab:
         *,
         drain_time: float = 3,
         list_delay: float = 0.0,
+        second_site: Iterable[int] = (),
     ) -> None:
         self.tmp = tmp
         self.drain_time = drain_time
+        self.second_site = frozenset(second_site)
+        self.kube_extra: dict[int, dict[str, Any]] = {}
         self.tor = lab.netns("tor")
         self.tor.sysctl(
             {
@@ -335,9 +349,14 @@ class TrafficLab:
             self.nodes.append(ns)
         self.tor.ip("addr", "add", f"{API_ADDR}/32", "dev", "lo")
         self.api = SlowListApiServer(self.tor.name, API_ADDR, API_PORT, list_delay).start()
+        self.api_b: SlowListApiServer | None = None
+        if self.second_site:
+            self.tor.ip("addr", "add", f"{API_B_ADDR}/32", "dev", "lo")
+            self.api_b = SlowListApiServer(self.tor.name, API_B_ADDR, API_PORT).start()
         for i in range(1, N + 1):
-            self.api.apply(node_obj(i))
+            self.site_api(i).apply(node_obj(i))
         self.kubeconfig = self.api.write_kubeconfig(tmp / "kubeconfig")
+        self.kubeconfig_b = self.api_b.write_kubeconfig(tmp / "kubeconfig-b") if self.api_b else None
         neighbors = [(speaker_v4(i), NODE_AS) for i in range(1, N + 1)]
         self.frr = frr_factory(self.tor, frr_config(ROUTER_AS, neighbors), "tor")
         self.speakers: list[BgpsvcProcess] = []
@@ -345,6 +364,13 @@ class TrafficLab:
         self._traffic: list[Traffic] = []
 
     # -- Kubernetes side ----------------------------------------------------------------------------
+
+    def site_api(self, i: int) -> SlowListApiServer:
+        """The API server of node ``i``'s cluster."""
+        if i in self.second_site:
+            assert self.api_b is not None
+            return self.api_b
+        return self.api
 
     def apply_services(self, local_endpoints: Iterable[int]) -> None:
         self.api.apply(service("local", LOCAL_IP, local=True))
@@ -403,8 +429,10 @@ class TrafficLab:
             ],
             "kubernetes": {
                 "node_name": node_name(i),
-                "kubeconfig": str(self.kubeconfig),
+                "kubeconfig": str(self.kubeconfig_b if i in self.second_site else self.kubeconfig),
                 "service_cluster_ips": [RANGE],
+                **self.kube_extra.get(0, {}),
+                **self.kube_extra.get(i, {}),
             },
         }
 
@@ -447,6 +475,20 @@ class TrafficLab:
             raise TimeoutError(f"{exc} (now via {sorted(self.via(prefix))})") from exc
         return time.monotonic() - t0
 
+    def weights(self, prefix: str) -> dict[int, int]:
+        """Node -> the kernel's next-hop weight for ``prefix`` (1 each for a plain ECMP route)."""
+        want = ipaddress.ip_network(prefix)
+        r = next((r for r in self.frr.kernel_routes(4) if ipaddress.ip_network(r["dst"]) == want), None)
+        if r is None:
+            return {}
+        hops = r.get("nexthops") or [r]
+        by_gw = {nh.get("gateway"): int(nh.get("weight", 1)) for nh in hops}
+        return {i: by_gw[speaker_v4(i)] for i in range(1, N + 1) if speaker_v4(i) in by_gw}
+
+    def updates_received(self, i: int) -> int:
+        """UPDATE messages the router has received from node ``i`` (all sessions)."""
+        return int(self.neighbor(i).get("messageStats", {}).get("updatesRecv", 0))
+
     def paths(self, prefix: str) -> list[dict[str, Any]]:
         return list(self.frr.json(f"show bgp ipv4 unicast {prefix}").get("paths") or [])
 
@@ -469,9 +511,10 @@ class TrafficLab:
             p.get("stale") and p.get("peerId") == speaker_v4(i) for ps in routes.values() for p in ps
         )
 
-    def watch_fib(self, name: str) -> FibWatch:
-        """Start recording every change to the router's kernel routes for the service range."""
-        return FibWatch(self.tor, self.tmp / f"fib-{name}.log").start()
+    def watch_fib(self, name: str, match: tuple[str, ...] = ("198.51.100.",)) -> FibWatch:
+        """Start recording every change to the router's kernel routes for the service range (or for
+        routes whose text contains one of ``match``)."""
+        return FibWatch(self.tor, self.tmp / f"fib-{name}.log", match).start()
 
     def dump(self) -> None:
         for sp in self.speakers:
@@ -510,6 +553,8 @@ class TrafficLab:
                 proc.kill()
                 proc.wait(timeout=10)
         self.api.stop()
+        if self.api_b is not None:
+            self.api_b.stop()
         for proc in self.servers.values():
             if proc.poll() is None:
                 proc.terminate()

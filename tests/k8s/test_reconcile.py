@@ -7,7 +7,14 @@ from types import MappingProxyType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bgpsvc.k8s.desired import CLUSTER_IP, CLUSTER_RANGE, Snapshot, desired_routes
+from bgpsvc.k8s.desired import (
+    CLUSTER_IP,
+    CLUSTER_RANGE,
+    EXTERNAL_IP,
+    LOADBALANCER_IP,
+    Snapshot,
+    desired_routes,
+)
 from bgpsvc.k8s.reconcile import StepResult, reconcile_step
 from bgpsvc.rib import RouteAttrs
 
@@ -27,9 +34,15 @@ def test_first_step_announces_everything_with_classes_and_counts() -> None:
     assert result.routes == desired_routes(s, "node-a", POLICY)
     assert result.classes[P("10.96.0.10/32")] == CLUSTER_IP
     assert result.classes[P("10.96.0.0/12")] == CLUSTER_RANGE
-    assert result.stats.routes == 3 and result.stats.announced == 3
+    assert result.stats.routes == 7 and result.stats.announced == 7
     assert result.stats.withdrawn == result.stats.changed == 0
-    assert dict(result.stats.by_class) == {CLUSTER_IP: 1, CLUSTER_RANGE: 2}
+    # Every range (two cluster, two external, two LoadBalancer) and the Local Service's host route.
+    assert dict(result.stats.by_class) == {
+        CLUSTER_IP: 1,
+        CLUSTER_RANGE: 2,
+        EXTERNAL_IP: 2,
+        LOADBALANCER_IP: 2,
+    }
 
 
 def test_an_unchanged_snapshot_reuses_the_previous_result() -> None:
