@@ -49,6 +49,9 @@ HEADINGS = {
     "routes[]": "`routes[]` (and `routes_file` lines)",
     "kubernetes": "`kubernetes`",
     "kubernetes.attributes.CLASS": "`kubernetes.attributes.CLASS`",
+    "kubernetes.service_*_ips[]": "`kubernetes.service_*_ips[]` entries",
+    "kubernetes.link_bandwidth": "`kubernetes.link_bandwidth`",
+    "kubernetes.damping": "`kubernetes.damping`",
 }
 FULL = {
     "local_as": 64512,
@@ -57,7 +60,13 @@ FULL = {
     "graceful_restart": {"restart_time": 60},
     "control": {"address": "127.0.0.1", "port": 9179},
     "routes": [{"prefix": "198.51.100.0/24", "med": 1}],
-    "kubernetes": {"node_name": "n1", "attributes": {"cluster-ip": {"med": 1}}},
+    "kubernetes": {
+        "node_name": "n1",
+        "attributes": {"cluster-ip": {"med": 1}},
+        "service_loadbalancer_ips": [{"cidr": "203.0.113.0/24", "aggregation": "host-routes-only"}],
+        "link_bandwidth": {"classes": ["cluster-ip"]},
+        "damping": {"rise": 1},
+    },
 }
 
 
@@ -115,6 +124,7 @@ def test_the_documented_keys_are_the_keys_the_loader_reads(monkeypatch: pytest.M
     def record(self: Section) -> None:
         path = re.sub(r"\[\d+\]", "[]", self.path)
         path = re.sub(r"^kubernetes\.attributes\.[\w-]+$", "kubernetes.attributes.CLASS", path)
+        path = re.sub(r"^kubernetes\.service_\w+_ips\[\]$", "kubernetes.service_*_ips[]", path)
         read.setdefault(path, set()).update(self.used)
         finish(self)
 

@@ -26,6 +26,7 @@ from ..aio import SpeakerConfig
 from ..fsm import GracefulRestartConfig, PeerConfig
 from ..k8s.config import KubernetesConfig
 from ..k8s.desired import AdvertisePolicy
+from ..k8s.policy import Damping, LinkBandwidth, ServiceRange
 from ..rib import RouteAttrs
 from .config import ControlConfig, PeerFileFields, RunConfig
 
@@ -44,6 +45,8 @@ SKIP: dict[tuple[type[Any], str], str] = {
     (KubernetesConfig, "policy"): "its fields are keys of `kubernetes:` (below)",
     (KubernetesConfig, "router_id_from_node"): "implied: when `router_id` is not given",
     (KubernetesConfig, "node_selectors"): "from `peers[].node_selector`",
+    (AdvertisePolicy, "ranges"): "from the mapping entries of the three range lists (below)",
+    (ServiceRange, "network"): "the entry's `cidr`",
     (RouteAttrs, "extended_communities"): "library API only",
 }
 #: (class, field) -> the default ``bgpsvc run`` uses where it differs from the dataclass's.
@@ -61,6 +64,8 @@ FORMS: dict[tuple[type[Any], str], str] = {
     (RunConfig, "control"): "mapping (below), or false",
     (RunConfig, "kubernetes"): "mapping (below)",
     (AdvertisePolicy, "attributes"): "mapping: route class -> route attributes (below)",
+    (AdvertisePolicy, "link_bandwidth"): "mapping (below)",
+    (AdvertisePolicy, "damping"): "mapping (below)",
 }
 
 
@@ -103,6 +108,23 @@ SECTIONS = (
         "`kubernetes`",
         "Present: a node speaker (`bgpsvc run` on a Kubernetes node) advertising Service IPs.",
         (KubernetesConfig, AdvertisePolicy),
+    ),
+    DocSection(
+        "`kubernetes.service_*_ips[]` entries",
+        "An entry of `service_cluster_ips`, `service_external_ips` or `service_loadbalancer_ips` is a CIDR, "
+        "or a mapping with `cidr` and how that range is advertised (docs/traffic.md).",
+        (ServiceRange,),
+        (("cidr", "CIDR", "required", "the range"),),
+    ),
+    DocSection(
+        "`kubernetes.link_bandwidth`",
+        "Weighted ECMP with the Link Bandwidth extended community (docs/traffic.md).",
+        (LinkBandwidth,),
+    ),
+    DocSection(
+        "`kubernetes.damping`",
+        "Flap damping of endpoint-driven routes (docs/traffic.md).",
+        (Damping,),
     ),
     DocSection(
         "`kubernetes.attributes.CLASS`",
