@@ -31,6 +31,7 @@ from .desired import (
     reason_order,
 )
 from .labels import LabelSelector, selector_from_dict
+from .policy import AGGREGATE, HOST_ROUTES_ONLY, LinkBandwidth, ServiceRange
 from .resources import ObjectStatus, _meta, status_from_dict
 
 #: CRD route class names -> ``desired``'s.
@@ -41,6 +42,7 @@ ROUTE_CLASSES = {
     "LoadBalancerIP": LOADBALANCER_IP,
 }
 ENDPOINT_POLICIES = {"Ready": "ready", "Serving": "serving"}
+AGGREGATIONS = {"Aggregate": AGGREGATE, "HostRoutesOnly": HOST_ROUTES_ONLY}
 #: CRD range field -> AdvertisePolicy field.
 RANGE_FIELDS = {
     "serviceClusterIPs": "service_cluster_ips",
@@ -121,7 +123,54 @@ def advertise_policy(spec: Mapping[str, Any], honour_exclude_label: bool = True)
                 raise ValueError(f"{path}.routeClasses: {cls} has attributes twice")
             attributes[ROUTE_CLASSES[cls]] = attrs
     kw["attributes"] = attributes
-    return AdvertisePolicy(**kw)
+    kw["ranges"] = _ranges(spec.get("ranges") or [])
+    if spec.get("linkBandwidth") is not None:
+        kw["link_bandwidth"] = _link_bandwidth(spec["linkBandwidth"])
+    try:
+        return AdvertisePolicy(**kw)
+    except ValueError as exc:
+        raise ValueError(f"spec.{exc}") from None
+
+
+def _ranges(entries: object) -> tuple[ServiceRange, ...]:
+    if not isinstance(entries, list):
+        raise ValueError("spec.ranges: expected a list")
+    out = []
+    for i, e in enumerate(entries):
+        path = f"spec.ranges[{i}]"
+        if not isinstance(e, Mapping):
+            raise ValueError(f"{path}: expected an object")
+        agg = e.get("aggregation")
+        if agg is not None and agg not in AGGREGATIONS:
+            raise ValueError(f"{path}.aggregation: {agg!r} (use {' or '.join(AGGREGATIONS)})")
+        try:
+            out.append(
+                ServiceRange(
+                    ipaddress.ip_network(str(e.get("cidr"))),
+                    None if agg is None else AGGREGATIONS[agg],
+                    e.get("aggregationLength"),
+                    bool(e.get("requireReadyEndpoint", False)),
+                )
+            )
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return tuple(out)
+
+
+def _link_bandwidth(spec: object) -> LinkBandwidth:
+    if not isinstance(spec, Mapping):
+        raise ValueError("spec.linkBandwidth: expected an object")
+    classes = []
+    for c in spec.get("routeClasses") or []:
+        if c not in ROUTE_CLASSES:
+            raise ValueError(f"spec.linkBandwidth.routeClasses: {c!r} (use {', '.join(ROUTE_CLASSES)})")
+        classes.append(ROUTE_CLASSES[c])
+    try:
+        return LinkBandwidth(
+            tuple(classes), float(spec.get("perEndpointMbps", 1.0)), bool(spec.get("transitive", True))
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"spec.linkBandwidth.{exc}") from None
 
 
 def advertisement_from_dict(obj: Mapping[str, Any]) -> AdvertisementResource:

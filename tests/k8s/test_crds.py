@@ -78,6 +78,14 @@ VALID: dict[str, list[dict[str, Any]]] = {
                 },
             ],
         },
+        {
+            "serviceLoadBalancerIPs": ["198.51.100.0/24", "203.0.113.0/24"],
+            "ranges": [
+                {"cidr": "198.51.100.0/24", "aggregation": "HostRoutesOnly", "requireReadyEndpoint": True},
+                {"cidr": "203.0.113.0/24", "aggregation": "HostRoutesOnly", "aggregationLength": 28},
+            ],
+            "linkBandwidth": {"routeClasses": ["ClusterIP", "LoadBalancerIP"], "perEndpointMbps": 10},
+        },
     ],
     "BGPNodeConfig": [
         {"routerID": "192.0.2.11"},
@@ -89,6 +97,24 @@ VALID: dict[str, list[dict[str, Any]]] = {
 # (kind, the change to the first valid example, the field the error names, words of the message)
 PEER, ADV, NODE = (VALID[k][0] for k in ("BGPPeer", "BGPAdvertisement", "BGPNodeConfig"))
 INVALID: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "BGPAdvertisement",
+        {"ranges": [{"cidr": "10.96.0.0/12", "aggregationLength": 24}]},
+        "spec.ranges[0]",
+        "aggregationLength needs aggregation HostRoutesOnly",
+    ),
+    (
+        "BGPAdvertisement",
+        {"ranges": [{"cidr": "10.96.0.0/12", "aggregation": "Sometimes"}]},
+        "spec.ranges[0].aggregation",
+        "Unsupported value",
+    ),
+    (
+        "BGPAdvertisement",
+        {"linkBandwidth": {"routeClasses": []}},
+        "spec.linkBandwidth.routeClasses",
+        "at least 1",
+    ),
     ("BGPPeer", {"address": None}, "spec.address", "Required value"),
     ("BGPPeer", {"peerASN": None}, "spec.peerASN", "Required value"),
     ("BGPPeer", {"address": "192.0.2.300"}, "spec.address", "must be an IPv4 or IPv6 address"),
@@ -335,3 +361,22 @@ def test_each_invalid_shape_is_refused_by_the_api_server_naming_the_field(
     st = json.loads(err.value.body)
     causes = [(c["field"], c["message"]) for c in st["details"]["causes"]]
     assert any(f == field and words in m for f, m in causes), causes
+
+
+def test_range_and_weighting_options_map_onto_the_policy() -> None:
+    adv = advertisement_from_dict(obj("BGPAdvertisement", VALID["BGPAdvertisement"][2]))
+    assert adv.error is None and adv.policy is not None
+    by_net = {str(r.network): r for r in adv.policy.ranges}
+    assert by_net["198.51.100.0/24"].host_routes_only and by_net["198.51.100.0/24"].require_ready_endpoint
+    assert by_net["203.0.113.0/24"].length == 28
+    lb = adv.policy.link_bandwidth
+    assert set(lb.classes) == {"cluster-ip", "loadbalancer-ip"} and lb.bytes_per_second(2) == 2 * 10 * 125_000
+    bad = advertisement_from_dict(
+        obj(
+            "BGPAdvertisement",
+            {"serviceLoadBalancerIPs": ["198.51.100.0/24"], "ranges": [{"cidr": "192.0.2.0/24"}]},
+        )
+    )
+    assert bad.error is not None and bad.error.startswith(
+        "spec.ranges: 192.0.2.0/24 is not one of the configured"
+    )
