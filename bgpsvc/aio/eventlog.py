@@ -62,7 +62,15 @@ def _down(peer: Peer, ev: SessionDown) -> _Line:
     if reason.detail:
         fields["detail"] = reason.detail
     where = "left Established" if ev.was_established else "session attempt failed"
-    level = logging.INFO if reason.kind is DownKind.ADMIN_STOP else logging.WARNING
+    # An administrative stop, ours or the peer's (Cease: Administrative Shutdown, Peer De-configured,
+    # Administrative Reset), is planned work, not a fault.
+    planned = reason.kind is DownKind.ADMIN_STOP or (
+        reason.kind is DownKind.NOTIFICATION_RECEIVED
+        and note is not None
+        and note.code == 6
+        and note.subcode in (2, 3, 4)
+    )
+    level = logging.INFO if planned else logging.WARNING
     return level, f"{_who(peer)}: {where}: {reason}", fields
 
 
