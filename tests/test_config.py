@@ -126,3 +126,14 @@ def test_damping_and_the_restart_bit_are_configurable() -> None:
         1.0,
         120.0,
     )
+
+
+def test_a_host_route_file_takes_the_fast_path_and_a_bad_line_is_still_named() -> None:
+    text = "".join(f"198.51.100.{i}/32\n" for i in range(200))
+    routes = parse_routes_file(text, "routes.txt")
+    assert len(routes) == 200 and Prefix.from_network("198.51.100.7/32") in routes
+    assert len({id(a) for a in routes.values()}) == 1  # one shared RouteAttrs: packed together
+    with pytest.raises(ConfigError, match=r"^routes\.txt:2: "):
+        parse_routes_file("198.51.100.1/32\n198.51.100.300/32\n", "routes.txt")
+    mixed = parse_routes_file("198.51.100.0/24\n2001:db8::/48\n198.51.100.9/32 med=5\n", "routes.txt")
+    assert mixed[Prefix.from_network("198.51.100.9/32")].med == 5 and len(mixed) == 3

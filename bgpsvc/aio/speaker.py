@@ -271,12 +271,21 @@ class Speaker:
         """The current desired set (read-only view)."""
         return MappingProxyType(self._desired)
 
-    def set_routes(self, desired: Mapping[Prefix, RouteAttrs | None] | Mapping[str, RouteAttrs]) -> None:
-        """Replace the whole desired set (``Prefix`` or text keys); each peer gets only the difference."""
-        self._desired = {
-            (Prefix.from_network(p) if isinstance(p, str) else p): (a or DEFAULT_ROUTE)
-            for p, a in desired.items()
-        }
+    def set_routes(
+        self, desired: Mapping[Prefix, RouteAttrs | None] | Mapping[str, RouteAttrs], *, owned: bool = False
+    ) -> None:
+        """Replace the whole desired set (``Prefix`` or text keys); each peer gets only the difference.
+
+        ``owned=True``: the caller hands over a ``dict[Prefix, RouteAttrs]`` and never changes it again,
+        so it is used as it is; with a million routes that saves a copy (~40 MB) and a pass over them.
+        """
+        if owned and isinstance(desired, dict):
+            self._desired = desired  # the caller vouches for the types
+        else:
+            self._desired = {
+                (Prefix.from_network(p) if isinstance(p, str) else p): (a or DEFAULT_ROUTE)
+                for p, a in desired.items()
+            }
         self._schedule_push()
 
     def announce(self, prefix: Prefix | str, attrs: RouteAttrs = DEFAULT_ROUTE) -> None:

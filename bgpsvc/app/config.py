@@ -332,8 +332,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, secrets:
 
 def load_routes(config: RunConfig) -> dict[Prefix, RouteAttrs]:
     """Inline routes plus the routes file (re-read on SIGHUP)."""
-    routes = dict(config.routes)
-    if config.routes_file is not None:
-        text = read_text(config.routes_file)
-        routes.update(parse_routes_file(text, str(config.routes_file)))
+    if config.routes_file is None:
+        return dict(config.routes)
+    routes = parse_routes_file(read_text(config.routes_file), str(config.routes_file))
+    if config.routes:
+        routes = {**config.routes, **routes}  # the file wins over inline routes, as before
     return routes

@@ -70,7 +70,7 @@ class Runner:
     ) -> None:
         self.config = config
         self.path = Path(config_path) if config_path is not None else None
-        self.routes = dict(routes)
+        self.routes = routes  # the loaded mapping itself: the static speaker uses it without a copy
         self.app: App
         if config.kubernetes is not None:
             from .node import NodeSpeaker  # noqa: PLC0415 - a static speaker never loads the Kubernetes client

@@ -17,7 +17,7 @@ class StaticSpeaker:
     def __init__(self, config: RunConfig, routes: Mapping[Prefix, RouteAttrs]) -> None:
         self.config = config
         self.speaker = Speaker(config.speaker)
-        self.routes = dict(routes)
+        self.routes = routes  # never changed: a reload brings a new mapping
         self.started = False
 
     @property
@@ -28,7 +28,7 @@ class StaticSpeaker:
     async def start(self) -> None:
         """Start and advertise."""
         await self.speaker.start()
-        self.speaker.set_routes(self.routes)
+        self.speaker.set_routes(self.routes, owned=isinstance(self.routes, dict))
         self.started = True
 
     async def stop(self, restart: bool = False) -> None:
@@ -46,7 +46,7 @@ class StaticSpeaker:
     def reload(self, config: RunConfig, routes: Mapping[Prefix, RouteAttrs]) -> None:
         """Apply a new configuration: peers and routes change live (``Speaker.reconfigure``)."""
         self.config = config
-        self.routes = dict(routes)
+        self.routes = routes
         if self.started:
             self.speaker.reconfigure(config.speaker)
-            self.speaker.set_routes(self.routes)
+            self.speaker.set_routes(self.routes, owned=isinstance(self.routes, dict))

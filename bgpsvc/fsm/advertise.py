@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from itertools import islice
 
 from ..rib import AdjRibOut, Export, RouteAttrs
 from ..wire import Family, Prefix
@@ -36,13 +37,13 @@ class Conn:
 
 @dataclass(slots=True)
 class _Stream:
-    """A first table on its way out in chunks."""
+    """A first table on its way out in chunks: an iterator over the desired set (never copied; the set
+    is replaced, not changed, while it streams, so the iterator stays valid)."""
 
     rib: AdjRibOut
-    items: list[tuple[Prefix, RouteAttrs]]
+    items: Iterator[tuple[Prefix, RouteAttrs]]
     desired: Mapping[Prefix, RouteAttrs]
     families: tuple[Family, ...]
-    pos: int = 0
 
 
 class Advertising:
@@ -131,7 +132,8 @@ class Advertising:
         desired = self._desired
         if initial and len(desired) > STREAM_CHUNK:
             afis = {f.afi for f in params.families}
-            items = [(p, r) for p, r in desired.items() if p[0] in afis]
+            pairs = iter(desired.items())
+            items = pairs if afis >= {1, 2} else (pr for pr in pairs if pr[0][0] in afis)
             self._stream = _Stream(rib, items, desired, params.families)
             self._schedule_stream(now)
             return
@@ -152,9 +154,8 @@ class Advertising:
         if st is None or st.rib is not self.rib_out or not self.session.established:
             self._stream = None
             return
-        if st.pos < len(st.items):
-            chunk = dict(st.items[st.pos : st.pos + STREAM_CHUNK])
-            st.pos += STREAM_CHUNK
+        chunk = dict(islice(st.items, STREAM_CHUNK))
+        if chunk:
             delta = st.rib.announce_delta(chunk)
             if delta:
                 msgs = st.rib.pack(delta)
