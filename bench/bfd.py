@@ -11,8 +11,16 @@ them (a separate process, so it shares no GIL with us), and our BFD in the other
    ``gc.freeze()``-d (a collection holds the GIL throughout, so a thread alone cannot help there).
 2. 100 sessions at 100 ms against bfdd (100 addresses on our side): CPU seconds per wall second of
    our process (main thread idle) next to bfdd's own.
+3. ``--soak SECONDS`` instead: no false positives. A real node speaker (``bgpsvc run`` with a
+   ``kubernetes:`` section, BFD 100 ms x 3 to an FRR ToR with ``neighbor X bfd profile``) serves the
+   10,000-Service synthetic cluster of bench/k8s.py from the lab API server, while the benchmark keeps it
+   busy: ``--churn`` API changes a second (Services deleted and re-created, EndpointSlices moved on and
+   off the node) and, every ``--refresh`` seconds, a ROUTE-REFRESH from FRR that makes the speaker send
+   its whole table again. Counted: BFD Down events on both sides and BGP session drops (expected: 0),
+   next to the work done (changes, reconciles, tables sent, the speaker's CPU).
 
     sudo .venv/bin/python bench/bfd.py [--seconds 10] [--heap 1500000] [--sessions 100] [--json]
+    sudo .venv/bin/python bench/bfd.py --soak 600 [--churn 200] [--refresh 30] [--services 10000]
 """
 
 from __future__ import annotations
@@ -245,12 +253,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="measurement time per case")
     ap.add_argument("--heap", type=int, default=1_500_000, help="objects in the heap gc.collect() walks")
     ap.add_argument("--sessions", type=int, default=100)
+    ap.add_argument("--soak", type=float, default=0.0, help="run the soak for this many seconds instead")
+    ap.add_argument("--churn", type=float, default=200.0, help="soak: API changes per second")
+    ap.add_argument("--refresh", type=float, default=30.0, help="soak: seconds between whole tables")
+    ap.add_argument("--services", type=int, default=10_000, help="soak: Services in the cluster")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     problems = netlab.frr_available()
     if problems:
         print("bench/bfd.py needs: " + "; ".join(problems), file=sys.stderr)
         return 2
+    if args.soak:
+        from bfd_soak import print_soak, soak  # noqa: PLC0415 - bench/k8s.py is imported only here
+
+        soaked = soak(args.soak, args.services, args.churn, args.refresh)
+        print(json.dumps(soaked, indent=1)) if args.json else print_soak(soaked)
+        return 0
     with netlab.Lab() as lab:
         result = asyncio.run(main_async(args, lab))
     if args.json:

@@ -9,7 +9,7 @@ import yaml
 
 from bgpsvc.aio import session_config
 from bgpsvc.app.config import ConfigError, load_config, parse_config, parse_routes_file
-from bgpsvc.fsm import Session, State, build_open
+from bgpsvc.fsm import BfdSettings, Session, State, build_open
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import IPV4_UNICAST, Community, GracefulRestart, Prefix
 
@@ -79,6 +79,24 @@ def test_good_config_loads(tmp_path: Path) -> None:
         ({"graceful_restart": {"restart_time": 5000}}, r"^graceful_restart\.restart_time: 5000 is outside"),
         ({"log_level": "loud"}, r"^log_level: must be"),
         ({"listen": [{"address": "127.0.0.1", "port": 70000}]}, r"^listen\[0\]\.port: 70000 is outside"),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1, "bfd": "fast"}]},
+            r"^peers\[0\]\.bfd: no BFD profile 'fast' in bfd_profiles \(known: none defined\)",
+        ),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1, "bfd": {"min_rx_ms": 5}}]},
+            r"^peers\[0\]\.bfd\.min_rx_ms: 5 is outside 10\.\.60000",
+        ),
+        (
+            {"peers": [{"address": "192.0.2.9", "peer_as": 1, "bfd": {"interval": 100}}]},
+            r"^peers\[0\]\.bfd\.interval: unknown field",
+        ),
+        ({"peers": [{"address": "192.0.2.9", "peer_as": 1, "bfd": 100}]}, r"^peers\[0\]\.bfd: expected true"),
+        (
+            {"bfd_profiles": {"fast": {"multiplier": 0}}},
+            r"^bfd_profiles\.fast\.multiplier: 0 is outside 1\.\.255",
+        ),
+        ({"bfd_profiles": ["fast"]}, r"^bfd_profiles: expected a mapping"),
     ],
 )
 def test_bad_config_names_the_field(patch: dict[str, object], message: str) -> None:
@@ -137,3 +155,33 @@ def test_a_host_route_file_takes_the_fast_path_and_a_bad_line_is_still_named() -
         parse_routes_file("198.51.100.1/32\n198.51.100.300/32\n", "routes.txt")
     mixed = parse_routes_file("198.51.100.0/24\n2001:db8::/48\n198.51.100.9/32 med=5\n", "routes.txt")
     assert mixed[Prefix.from_network("198.51.100.9/32")].med == 5 and len(mixed) == 3
+
+
+def test_bfd_per_peer_inline_by_profile_or_defaults() -> None:
+    """Issue 10 part 3: ``bfd:`` true, a bfd_profiles name, inline settings, or absent."""
+    data = yaml.safe_load(GOOD)
+    data["bfd_profiles"] = {"fast": {"min_rx_ms": 100, "min_tx_ms": 100}, "slow": None}
+    data["peers"] = [
+        {"address": "192.0.2.1", "peer_as": 1, "bfd": "fast"},
+        {"address": "192.0.2.2", "peer_as": 1, "bfd": True},
+        {"address": "192.0.2.3", "peer_as": 1, "bfd": {"min_tx_ms": 50, "multiplier": 5}},
+        {"address": "192.0.2.4", "peer_as": 1, "bfd": False},
+        {"address": "192.0.2.5", "peer_as": 1},
+        {"address": "192.0.2.6", "peer_as": 1, "bfd": "slow"},
+    ]
+    peers = parse_config(data).speaker.peers
+    assert [p.bfd for p in peers] == [
+        BfdSettings(100, 100, 3),
+        BfdSettings(300, 300, 3),
+        BfdSettings(300, 50, 5),
+        None,
+        None,
+        BfdSettings(),
+    ]
+    assert peers[0].bfd is not None and peers[0].bfd.detection_time_ms == 300
+
+
+def test_a_prefix_with_host_bits_is_refused_by_the_fast_parser_too() -> None:
+    for bad in ("198.51.100.1/24", "198.51.100.128/24", "2001:db8::1/64", "198.51.100.7/31"):
+        with pytest.raises(ConfigError, match=r"^r\.txt:1: .*host bits"):
+            parse_routes_file(f"{bad}\n", "r.txt")

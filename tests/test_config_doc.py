@@ -52,11 +52,23 @@ HEADINGS = {
     "kubernetes.service_*_ips[]": "`kubernetes.service_*_ips[]` entries",
     "kubernetes.link_bandwidth": "`kubernetes.link_bandwidth`",
     "kubernetes.damping": "`kubernetes.damping`",
+    "peers[].bfd": "`peers[].bfd` (and `bfd_profiles.NAME`)",
+    "bfd_profiles.NAME": "`peers[].bfd` (and `bfd_profiles.NAME`)",
 }
 FULL = {
     "local_as": 64512,
     "router_id": "192.0.2.11",
-    "peers": [{"address": "192.0.2.1", "peer_as": 64500, "password_env": "PW", "node_selector": {"a": "b"}}],
+    "bfd_profiles": {"fast": {"min_rx_ms": 100}},
+    "peers": [
+        {
+            "address": "192.0.2.1",
+            "peer_as": 64500,
+            "password_env": "PW",
+            "node_selector": {"a": "b"},
+            "bfd": {"multiplier": 3},
+        },
+        {"address": "192.0.2.2", "peer_as": 64500, "bfd": "fast"},
+    ],
     "graceful_restart": {"restart_time": 60},
     "control": {"address": "127.0.0.1", "port": 9179},
     "routes": [{"prefix": "198.51.100.0/24", "med": 1}],
@@ -125,6 +137,7 @@ def test_the_documented_keys_are_the_keys_the_loader_reads(monkeypatch: pytest.M
         path = re.sub(r"\[\d+\]", "[]", self.path)
         path = re.sub(r"^kubernetes\.attributes\.[\w-]+$", "kubernetes.attributes.CLASS", path)
         path = re.sub(r"^kubernetes\.service_\w+_ips\[\]$", "kubernetes.service_*_ips[]", path)
+        path = re.sub(r"^bfd_profiles\.[\w-]+$", "bfd_profiles.NAME", path)
         read.setdefault(path, set()).update(self.used)
         finish(self)
 

@@ -131,6 +131,7 @@ class BfdDriver:
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receivers: list[socket.socket] = []
+        self._multihop_of: dict[int, bool] = {}  # receive socket's fd -> it is the multihop port's
         self._senders: dict[SessionKey, socket.socket] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
@@ -147,6 +148,7 @@ class BfdDriver:
                 for mh in (False, True) if self.multihop else (False,):
                     sock = open_receive_socket(family, address, self.ports[mh])
                     self._receivers.append(sock)
+                    self._multihop_of[sock.fileno()] = mh
                     self._loop.add_reader(sock.fileno(), self._on_readable, sock, mh)
         except BaseException:
             self.close()
@@ -164,6 +166,7 @@ class BfdDriver:
                     self._loop.remove_reader(sock.fileno())
             sock.close()
         self._receivers.clear()
+        self._multihop_of.clear()
         for sock in self._senders.values():
             sock.close()
         self._senders.clear()
@@ -218,7 +221,10 @@ class BfdDriver:
     # ------------------------------------------------------------------ I/O
 
     def _on_readable(self, sock: socket.socket, multihop: bool) -> None:
-        now = self._now()
+        self._read(sock, multihop, self._now())
+        self._flush()
+
+    def _read(self, sock: socket.socket, multihop: bool, now: float) -> None:
         for _ in range(_MAX_BATCH):
             try:
                 data, anc, _flags, addr = sock.recvmsg(512, _ANC_SIZE)
@@ -229,7 +235,6 @@ class BfdDriver:
                 break
             local, ttl = parse_ancillary(anc)
             self.endpoint.receive_datagram(data, now, peer=addr[0], local=local, multihop=multihop, ttl=ttl)
-        self._flush()
 
     def _transmit(self, key: SessionKey, data: bytes) -> None:
         sock = self._senders.get(key)
@@ -245,7 +250,7 @@ class BfdDriver:
         for key, data in self.endpoint.datagrams_to_send():
             self._transmit(key, data)
         while (event := self.endpoint.next_event()) is not None:
-            log.info("%s", event)
+            log.debug("%s", event)  # owners log it in their words (aio.eventlog)
             if self.on_event is not None:
                 self.on_event(event)
         self._arm()
@@ -263,7 +268,14 @@ class BfdDriver:
         deadline = self._deadline
         self._timer = self._deadline = None
         assert deadline is not None
-        self.endpoint.handle_timer(max(deadline, self._now()))
+        # Read what has arrived before the timers judge silence, both at one ``now``: after this thread
+        # was held up (the GIL, a busy CPU), a detection timer can be due while the peer's packets wait
+        # in the socket, and RFC 5880 §6.8.4 is about packets not received, not about packets not yet
+        # read (nor about the time this thread takes to read them).
+        now = self._now()
+        for sock in self._receivers:
+            self._read(sock, self._multihop_of[sock.fileno()], now)
+        self.endpoint.handle_timer(max(deadline, now))
         self._flush()
 
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..bfd import BfdEvent, ChangeReason
+from ..bfd import State as BfdState
 from ..fsm import (
     AnyPeerEvent,
     CloseRequested,
@@ -127,6 +129,20 @@ def describe(peer: Peer, ev: AnyPeerEvent) -> _Line | None:
     return None
 
 
+def describe_bfd(peer: Peer, ev: BfdEvent) -> tuple[int, str]:
+    """(level, message) for a BFD state change: a failure is a warning, with what it did to BGP."""
+    who = f"{_who(peer)}: BFD {ev.key}"
+    if ev.new is BfdState.UP:
+        return logging.INFO, f"{who}: Up"
+    if ev.is_failure:
+        held = "the BGP session is down until BFD is Up again" if peer.config.peer.bfd else "BGP not coupled"
+        return logging.WARNING, f"{who}: Down: {ev.reason.value} (diag {ev.diag}); {held}"
+    if ev.old is BfdState.UP:  # AdminDown, ours or the neighbor's: no failure (RFC 5882 §3.2)
+        tail = "; not a failure, BGP stays" if ev.reason is ChangeReason.NEIGHBOR_ADMIN_DOWN else ""
+        return logging.INFO, f"{who}: {ev.old} -> {ev.new}: {ev.reason.value}{tail}"
+    return logging.DEBUG, f"{who}: {ev.old} -> {ev.new} ({ev.reason.value})"
+
+
 class EventLog:
     """Logs peer events; rate-limits connection failures per peer."""
 
@@ -148,6 +164,21 @@ class EventLog:
             log.log(level, text, extra={"fields": {"peer": peer.label, "event": name, **fields}})
         if isinstance(ev, SessionUp):
             self._quiet_until.pop(peer.label, None)
+
+    def bfd(self, peer: Peer, ev: BfdEvent) -> None:
+        """One line for a BFD state change of ``peer``'s session (RFC 5880 §6.2, RFC 5882 §3.2)."""
+        level, text = describe_bfd(peer, ev)
+        if log.isEnabledFor(level):
+            fields = {
+                "peer": peer.label,
+                "event": "BfdStateChanged",
+                "old": str(ev.old),
+                "state": str(ev.new),
+                "diag": str(ev.diag),
+                "reason": ev.reason.value,
+                "failure": ev.is_failure,
+            }
+            log.log(level, text, extra={"fields": fields})
 
     def _failure(self, peer: Peer, ev: ConnectionFailed) -> None:
         now, label = self._clock(), peer.label

@@ -21,9 +21,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from ..fsm import AnyPeerEvent, Peer, PeerConfig, PeerStatus, SessionConfig, State
+from ..bfd import BfdEvent
+from ..bfd import State as BfdState
+from ..fsm import AnyPeerEvent, Peer, PeerConfig, PeerStatus, SessionConfig, SessionUp, State
 from ..rib import DEFAULT_ROUTE, RouteAttrs
 from ..wire import CeaseSubcode, Prefix
+from .bfd import MULTIHOP_PORT, SINGLE_HOP_PORT
+from .bfdpeers import LISTEN, PeerBfd
 from .config import SpeakerConfig
 from .eventlog import EventLog
 from .listener import Listener
@@ -34,10 +38,10 @@ log = logging.getLogger("bgpsvc.speaker")
 
 @dataclass(frozen=True, slots=True)
 class PeerEvent:
-    """A session event of one peer."""
+    """A session event of one peer, or a state change of its BFD session."""
 
     peer: str
-    event: AnyPeerEvent
+    event: AnyPeerEvent | BfdEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +71,22 @@ def session_config(speaker: SpeakerConfig, peer: PeerConfig, restarting: bool) -
 class Speaker:
     """A BGP speaker advertising one desired route set to all its peers."""
 
-    def __init__(self, config: SpeakerConfig, hold_initial: bool = False) -> None:
+    def __init__(
+        self,
+        config: SpeakerConfig,
+        hold_initial: bool = False,
+        *,
+        bfd_listen: tuple[str, ...] = LISTEN,
+        bfd_ports: tuple[int, int] = (SINGLE_HOP_PORT, MULTIHOP_PORT),
+    ) -> None:
         """``hold_initial``: keep each session's first advertisement and End-of-RIB until
-        ``release_initial()``, for owners whose desired set is not known at start (the node speaker)."""
+        ``release_initial()``, for owners whose desired set is not known at start (the node speaker).
+        ``bfd_listen``, ``bfd_ports``: where BFD listens (single hop, multihop), once a peer has ``bfd``;
+        BFD sessions start with the initial advertisement (``release_initial``)."""
         self.config = config
         self._holding = hold_initial
         self.drivers: list[PeerDriver] = []
+        self._bfd = PeerBfd(self._on_bfd, listen=bfd_listen, ports=bfd_ports)
         self._desired: dict[Prefix, RouteAttrs] = {}
         self._listener = Listener(self._driver_for, lambda: self._stopping)
         self._subscribers: list[asyncio.Queue[PeerEvent | None]] = []
@@ -99,7 +113,15 @@ class Speaker:
         self.drivers.append(driver)
         sans_io.set_desired(self._desired, driver.now())
         driver.start()
+        self._sync_bfd()
         return driver
+
+    def _sync_bfd(self) -> None:
+        """BFD sessions for the BFD-enabled peers, once the initial advertisement is released: an owner
+        that holds it (the node speaker) is still building a large heap, whose full collections hold the
+        GIL for hundreds of ms (bench/bfd.py --soak) and would make BFD at 100 ms x 3 flap."""
+        if not self._holding:
+            self._bfd.sync(self.drivers)
 
     def peer(self, label: str) -> Peer:
         """The sans-IO ``Peer`` named ``label`` (its name or address)."""
@@ -125,6 +147,7 @@ class Speaker:
                 d.peer.set_desired(self._desired, d.now())
                 d.peer.release_initial(d.now())
                 d.flush()
+            self._sync_bfd()
 
     def set_peers(self, peers: tuple[PeerConfig, ...]) -> None:
         """Change the peer set live (see ``reconfigure``)."""
@@ -166,6 +189,7 @@ class Speaker:
         self.drivers = keep
         for peer in wanted.values():
             self._add(peer)
+        self._sync_bfd()  # sessions of removed peers go, changed timers are polled in
         self._listener.set_passwords(config.peers)
 
     def _retire(self, d: PeerDriver, why: str, subcode: int, then: PeerConfig | None = None) -> None:
@@ -258,6 +282,10 @@ class Speaker:
             await asyncio.wait(set(self._retiring), timeout=5.0)
         # Let the NOTIFICATIONs leave before the sockets go.
         await asyncio.sleep(0.05)
+        # BFD goes AdminDown (no failure, RFC 5882 §3.2) only now, after the connections: a router that
+        # is our graceful-restart helper already keeps our routes when it hears it. FRR 8.4 takes even
+        # AdminDown for a failure and, had it come first, would drop them (tests/integration/test_bfd_bgp).
+        await self._bfd.shut()
         for d in self.drivers:
             d.close()
         for q in self._subscribers:
@@ -316,6 +344,20 @@ class Speaker:
 
     def _on_event(self, driver: PeerDriver, event: AnyPeerEvent) -> None:
         self._log(driver.peer, event)
+        if isinstance(event, SessionUp):
+            self._bfd.learn(driver)  # a multihop BFD session's source address
+            self._sync_bfd()
+        for q in self._subscribers:
+            q.put_nowait(PeerEvent(driver.peer.label, event))
+
+    def _on_bfd(self, driver: PeerDriver, event: BfdEvent) -> None:
+        """A peer's BFD session changed state: the sans-IO Peer decides (RFC 5882)."""
+        self._log.bfd(driver.peer, event)
+        if event.new is BfdState.UP:
+            driver.peer.bfd_changed(True, driver.now())
+        elif event.is_failure:
+            driver.peer.bfd_changed(False, driver.now(), event.reason.value)
+        driver.flush()
         for q in self._subscribers:
             q.put_nowait(PeerEvent(driver.peer.label, event))
 
@@ -343,14 +385,15 @@ class Speaker:
             await asyncio.sleep(0.05)
 
     def status(self, classify: Callable[[Prefix], str] | None = None) -> SpeakerStatus:
-        """The typed status of the speaker and every peer."""
+        """The typed status of the speaker and every peer (with its BFD session, if any)."""
+        bfd = self._bfd.statuses(self.drivers)
         return SpeakerStatus(
             local_as=self.config.local_as,
             router_id=self.config.router_id,
             routes=len(self._desired),
             started_at=self.started_at,
             stopping=self._stopping,
-            peers=tuple(d.peer.status(d.now(), classify) for d in self.drivers),
+            peers=tuple(replace(d.peer.status(d.now(), classify), bfd=bfd.get(d)) for d in self.drivers),
         )
 
 

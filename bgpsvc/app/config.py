@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aio import SpeakerConfig
-from ..fsm import GracefulRestartConfig, PeerConfig
+from ..fsm import BfdSettings, GracefulRestartConfig, PeerConfig
 from ..fsm.config import doc
 from ..k8s.config import KubernetesConfig, Selector
 from ..k8s.desired import CLASS_PRIORITY, AdvertisePolicy
@@ -217,14 +217,54 @@ def _password(section: Section, env: Mapping[str, str], secrets: bool = True) ->
     return pw
 
 
+def _bfd_settings(raw: object, path: str) -> BfdSettings:
+    s = Section(raw if raw is not None else {}, path)
+    kw = read_fields(BfdSettings, s)
+    s.finish()
+    return build(BfdSettings, kw, path)
+
+
+def parse_bfd_profiles(raw: object) -> dict[str, BfdSettings]:
+    """The top-level ``bfd_profiles:`` mapping, name -> ``{min_rx_ms, min_tx_ms, multiplier}``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("bfd_profiles: expected a mapping such as {fast: {min_rx_ms: 100, min_tx_ms: 100}}")
+    return {str(name): _bfd_settings(v, f"bfd_profiles.{name}") for name, v in raw.items()}
+
+
+def _peer_bfd(raw: object, path: str, profiles: Mapping[str, BfdSettings]) -> BfdSettings | None:
+    """A peer's ``bfd:``: true (the defaults), false, a profile name, or the settings inline."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return BfdSettings()
+    if isinstance(raw, str):
+        if raw not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise ConfigError(f"{path}: no BFD profile {raw!r} in bfd_profiles (known: {known})")
+        return profiles[raw]
+    if isinstance(raw, Mapping):
+        return _bfd_settings(raw, path)
+    raise ConfigError(
+        f"{path}: expected true, false, a bfd_profiles name or {{min_rx_ms, min_tx_ms, multiplier}}"
+    )
+
+
 def parse_peer(
-    data: object, path: str, env: Mapping[str, str] | None = None, secrets: bool = True
+    data: object,
+    path: str,
+    env: Mapping[str, str] | None = None,
+    secrets: bool = True,
+    profiles: Mapping[str, BfdSettings] | None = None,
 ) -> tuple[PeerConfig, Selector]:
     """One ``peers[]`` entry: the peer and its node selector (node speakers only). ``secrets=False``
-    leaves the TCP MD5 key unread (``password_env``/``password_file`` need not resolve)."""
+    leaves the TCP MD5 key unread (``password_env``/``password_file`` need not resolve); ``profiles``:
+    the ``bfd_profiles`` a peer's ``bfd:`` may name."""
     s = Section(data, path)
     kw = read_fields(PeerConfig, s, skip=frozenset({"password"}))
     kw["password"] = _password(s, os.environ if env is None else env, secrets)
+    kw["bfd"] = _peer_bfd(s.raw("bfd"), s.sub("bfd"), profiles or {})
     selector = s.get("node_selector", _selector, _NO_PAIRS)
     s.finish()
     return build(PeerConfig, kw, path), selector
@@ -298,7 +338,8 @@ def parse_config(
     peers_raw = s.raw("peers") or []
     if not isinstance(peers_raw, list):
         raise ConfigError("peers: expected a list")
-    parsed = [parse_peer(p, f"peers[{i}]", env, secrets) for i, p in enumerate(peers_raw)]
+    profiles = parse_bfd_profiles(s.raw("bfd_profiles"))
+    parsed = [parse_peer(p, f"peers[{i}]", env, secrets, profiles) for i, p in enumerate(peers_raw)]
     kube = None
     if "kubernetes" in s.data:
         selectors = {(p.address, p.port): sel for p, sel in parsed if sel}

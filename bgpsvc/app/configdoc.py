@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aio import SpeakerConfig
-from ..fsm import GracefulRestartConfig, PeerConfig
+from ..fsm import BfdSettings, GracefulRestartConfig, PeerConfig
 from ..k8s.config import KubernetesConfig
 from ..k8s.desired import AdvertisePolicy
 from ..k8s.policy import Damping, LinkBandwidth, ServiceRange
@@ -65,6 +65,7 @@ FORMS: dict[tuple[type[Any], str], str] = {
     (RunConfig, "kubernetes"): "mapping (below)",
     (AdvertisePolicy, "attributes"): "mapping: route class -> route attributes (below)",
     (AdvertisePolicy, "link_bandwidth"): "mapping (below)",
+    (PeerConfig, "bfd"): "true, a `bfd_profiles` name, or a mapping (below)",
     (AdvertisePolicy, "damping"): "mapping (below)",
 }
 
@@ -84,12 +85,26 @@ SECTIONS = (
         "Top level",
         "Who we are, where we listen, how we stop, logging, and the sections below.",
         (SpeakerConfig, RunConfig),
+        (
+            (
+                "bfd_profiles",
+                "mapping: name -> BFD settings (below)",
+                "none",
+                "named BFD settings peers refer to",
+            ),
+        ),
     ),
     DocSection(
         "`peers[]`",
         "One entry per BGP neighbour. A changed session setting (AS, address, hold time, families, "
         "password ...) renews that one session on reload; names, next hops and limits apply at once.",
         (PeerConfig, PeerFileFields),
+    ),
+    DocSection(
+        "`peers[].bfd` (and `bfd_profiles.NAME`)",
+        "BFD with the peer (RFC 5880/5881; multihop, RFC 5883, when the peer has `multihop:`). `bfd: true` "
+        "takes these defaults; `bfd: NAME` a profile from the top-level `bfd_profiles:` mapping.",
+        (BfdSettings,),
     ),
     DocSection(
         "`graceful_restart`",

@@ -20,6 +20,7 @@ from ..fsm import PeerStatus
 from .status import AppStatus, KubernetesStatus
 
 STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established")
+BFD_STATES = ("AdminDown", "Down", "Init", "Up")  # RFC 5880 §4.1
 Family = GaugeMetricFamily | CounterMetricFamily
 
 
@@ -64,6 +65,17 @@ def _peer_families() -> dict[str, Family]:
             "Desired prefixes this session cannot carry (no next hop of their family)",
             labels=["peer"],
         ),
+        "bfd_state": g("bgpsvc_bfd_state", "1 for the BFD session's current state", labels=["peer", "state"]),
+        "bfd_flaps": c("bgpsvc_bfd_flaps", "Times the BFD session left Up", labels=["peer"]),
+        "bfd_detect": g(
+            "bgpsvc_bfd_detection_time_seconds",
+            "Time without packets from the peer after which its BFD session is declared down",
+            labels=["peer"],
+        ),
+        "bfd_tx": g("bgpsvc_bfd_tx_interval_seconds", "Negotiated BFD transmit interval", labels=["peer"]),
+        "bfd_held": g(
+            "bgpsvc_bfd_holding", "1 while the BGP session waits in Idle for BFD to come Up", labels=["peer"]
+        ),
     }
 
 
@@ -94,6 +106,14 @@ def _add_peer(m: dict[str, Family], p: PeerStatus) -> None:
         m["update_errors"].add_metric([name, handling], n)
     m["stale"].add_metric([name], p.stale_routes)
     m["unroutable"].add_metric([name], p.unroutable)
+    bfd = p.bfd
+    if bfd is not None:
+        for s in BFD_STATES:
+            m["bfd_state"].add_metric([name, s], 1.0 if bfd.state == s else 0.0)
+        m["bfd_flaps"].add_metric([name], bfd.flaps)
+        m["bfd_detect"].add_metric([name], bfd.detection_time_ms / 1000)
+        m["bfd_tx"].add_metric([name], bfd.tx_interval_ms / 1000)
+        m["bfd_held"].add_metric([name], 1.0 if bfd.holding else 0.0)
 
 
 def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family]:

@@ -79,8 +79,9 @@ def _file_prefix(text: str) -> Prefix:
             packed = socket.inet_pton(family, addr)
         except OSError:
             packed = b""
-        if packed and n <= bits:
-            return Prefix(afi, n, packed[: (n + 7) >> 3])  # validates the host bits
+        size = (n + 7) >> 3
+        if packed and n <= bits and not any(packed[size:]):
+            return Prefix(afi, n, packed[:size])  # checks the host bits of the last octet kept
     return _prefix(text)
 
 

@@ -59,16 +59,28 @@ def _uptime(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
 
 
+def bfd_column(bfd: dict[str, Any] | None) -> str:
+    """``Up 100ms x3`` (the negotiated TX interval and multiplier), ``Down`` (``Down held`` while BGP waits
+    for it), or ``-`` without BFD."""
+    if not bfd:
+        return "-"
+    if bfd["state"] == "Up":
+        return f"Up {bfd['tx_interval_ms']:g}ms x{bfd['multiplier']}"
+    return f"{bfd['state']} held" if bfd.get("holding") else str(bfd["state"])
+
+
 def format_status(data: dict[str, Any]) -> str:
     """The ``bgpsvc status`` table from the ``/status`` JSON."""
     lines = [
         f"AS {data['local_as']}  router-id {data['router_id']}  routes {data['routes']}",
-        f"{'peer':<28}{'AS':>11}  {'state':<12}{'uptime':>10}{'sent':>9}{'rcvd':>9}{'flaps':>7}  last down",
+        f"{'peer':<28}{'AS':>11}  {'state':<12}{'uptime':>10}{'sent':>9}{'rcvd':>9}{'flaps':>7}  "
+        f"{'bfd':<16}last down",
     ]
     for p in data["peers"]:
         rcvd = sum(p["prefixes_received"].values())
         lines.append(
             f"{p['name']:<28}{p['peer_as']:>11}  {p['state']:<12}{_uptime(p['uptime']):>10}"
-            f"{p['prefixes_sent']:>9}{rcvd:>9}{p.get('flaps', 0):>7}  {p['last_down'] or '-'}"
+            f"{p['prefixes_sent']:>9}{rcvd:>9}{p.get('flaps', 0):>7}  {bfd_column(p.get('bfd')):<16}"
+            f"{p['last_down'] or '-'}"
         )
     return "\n".join(lines)

@@ -4,7 +4,7 @@ Imports ``bgpsvc.wire`` and ``bgpsvc.rib`` only; no sockets, no clocks (``now`` 
 """
 
 from .collision import keep_existing
-from .config import GracefulRestartConfig, PeerConfig, SessionConfig
+from .config import BfdSettings, GracefulRestartConfig, PeerConfig, SessionConfig
 from .events import (
     AnyPeerEvent,
     CloseRequested,
@@ -28,13 +28,15 @@ from .events import (
 from .negotiate import SessionParams, build_open, negotiate
 from .peer import STREAM_CHUNK, Peer, PeerTimer
 from .session import FSM_SUBCODES, Input, Session, Timer
-from .status import PeerStatus
+from .status import BfdPeerStatus, PeerStatus
 from .tally import notification_name
 
 __all__ = [
     "FSM_SUBCODES",
     "STREAM_CHUNK",
     "AnyPeerEvent",
+    "BfdPeerStatus",
+    "BfdSettings",
     "CloseRequested",
     "ConnectRequested",
     "ConnectionFailed",

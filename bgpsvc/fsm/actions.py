@@ -110,11 +110,16 @@ class SessionActions:
         ):
             self.failures = 0
         self.established_at = None
+        if damp and self.admin_up:
+            self.failures += 1
         if self.admin_up and restart:
-            if damp:
-                self.failures += 1
-            delay = min(peer.idle_hold_time * 2 ** max(self.failures - 1, 0), peer.max_idle_hold_time)
-            self.deadlines[Timer.IDLE_HOLD] = now + self._jitter(delay) if delay else now
+            self._arm_idle_hold(now)
+
+    def _arm_idle_hold(self, now: float) -> None:
+        """The IdleHoldTimer, doubling per consecutive failure (RFC 4271 §8.1.1 DampPeerOscillations)."""
+        peer = self.config.peer
+        delay = min(peer.idle_hold_time * 2 ** max(self.failures - 1, 0), peer.max_idle_hold_time)
+        self.deadlines[Timer.IDLE_HOLD] = now + self._jitter(delay) if delay else now
 
     # ----------------------------------------------------------------- actions (table entries)
 
@@ -197,6 +202,26 @@ class SessionActions:
         else:
             reason = DownReason(DownKind.TCP_FAILED, detail=what)
         self._go_idle(now, reason)
+
+    def _bfd_down(self, now: float, arg: object) -> None:
+        note = Notification(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN)  # RFC 9384
+        ours = self.config.graceful_restart
+        theirs = self.params.peer_graceful_restart if self.params is not None else None
+        if ours is not None and ours.notification and theirs is not None and theirs.notification:
+            # RFC 8538 §3.1, §5.1: with the N bit on both sides a plain Cease would leave our routes with
+            # the peer as stale; a Hard Reset carrying the Cease/BFD Down asks it not to keep them.
+            inner = bytes((ErrorCode.CEASE, CeaseSubcode.BFD_DOWN))
+            note = Notification(ErrorCode.CEASE, CeaseSubcode.HARD_RESET, inner)
+        self._send(note)
+        self._go_idle(now, DownReason(DownKind.BFD_DOWN, note, str(arg or "")), restart=False)
+
+    def _bfd_down_unconnected(self, now: float, arg: object) -> None:
+        self.deadlines.clear()
+        self._close()
+        self.last_down = DownReason(DownKind.BFD_DOWN, detail=str(arg or ""))
+
+    def _bfd_hold(self, now: float, arg: object) -> None:
+        self.deadlines.pop(Timer.IDLE_HOLD, None)  # no AutomaticStart while BFD is down
 
     def _collision_dump(self, now: float, arg: object) -> None:
         note = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)

@@ -63,6 +63,16 @@ class Advertising:
     _stream: _Stream | None
     _push_pending: bool
 
+    @property
+    def prefixes_sent(self) -> int:
+        """Prefixes the peer currently has from us."""
+        return len(self.rib_out.sent) if self.rib_out is not None else 0
+
+    @property
+    def streaming(self) -> bool:
+        """A first table is still going out in chunks."""
+        return self._stream is not None
+
     def set_desired(self, desired: Mapping[Prefix, RouteAttrs], now: float) -> None:
         """The whole desired set (kept by reference, not copied); the peer gets the difference."""
         self._desired = desired

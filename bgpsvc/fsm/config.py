@@ -16,6 +16,9 @@ from typing import Any
 
 from ..wire import IPV4_UNICAST, IPV6_UNICAST, Family
 
+#: BFD intervals we accept, in ms: FRR's range; a Python process cannot keep time much below 10 ms.
+BFD_MS = (10, 60_000)
+
 
 def doc(text: str, kind: str | None = None, bounds: tuple[int, int] | None = None) -> dict[str, Any]:
     """Field metadata: its documentation, optionally its YAML form (``asn``, ``ip``, ``families``,
@@ -67,6 +70,42 @@ class GracefulRestartConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.restart_time <= 4095:
             raise ValueError("restart_time: must be 0..4095 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class BfdSettings:
+    """BFD for one peer: the RFC 5880 §6.8.1 timers we ask for. A BFD failure takes the BGP session down
+    at once (Cease/BFD Down, RFC 9384) and keeps it Idle until BFD is Up again (RFC 5882)."""
+
+    min_rx_ms: int = field(
+        default=300,
+        metadata=doc("bfd.RequiredMinRxInterval: the fastest the peer may send to us, ms", bounds=BFD_MS),
+    )
+    min_tx_ms: int = field(
+        default=300,
+        metadata=doc(
+            "bfd.DesiredMinTxInterval: how fast we send once Up, ms (1 s before, RFC 5880 §6.8.3)",
+            bounds=BFD_MS,
+        ),
+    )
+    multiplier: int = field(
+        default=3,
+        metadata=doc("bfd.DetectMult: packets the peer may miss before it declares us down", bounds=(1, 255)),
+    )
+
+    def __post_init__(self) -> None:
+        lo, hi = BFD_MS
+        for name in ("min_rx_ms", "min_tx_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name}: {value!r} must be {lo}..{hi} milliseconds")
+        if isinstance(self.multiplier, bool) or not 1 <= self.multiplier <= 255:
+            raise ValueError(f"multiplier: {self.multiplier!r} must be 1..255")
+
+    @property
+    def detection_time_ms(self) -> int:
+        """What the peer takes to notice our silence if it sends no slower than we ask (RFC 5880 §6.8.4)."""
+        return self.multiplier * self.min_rx_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +207,13 @@ class PeerConfig:
     max_prefix_action: str = field(
         default="cease",
         metadata=doc("'cease': Cease/Maximum Number of Prefixes Reached; 'log': report and ignore the rest"),
+    )
+    bfd: BfdSettings | None = field(
+        default=None,
+        metadata=doc(
+            "BFD (RFC 5880/5881, multihop RFC 5883 with multihop:): true for the defaults, a name from "
+            "bfd_profiles, or {min_rx_ms, min_tx_ms, multiplier}; a BFD failure takes the session down"
+        ),
     )
 
     def __post_init__(self) -> None:

@@ -30,6 +30,7 @@ class DownKind(Enum):
     TCP_FAILED = "connection failed"
     COLLISION = "collision resolution"
     MAX_PREFIX = "maximum prefixes reached"
+    BFD_DOWN = "BFD down"  # RFC 5882 §3.2: the peer's BFD session failed (Cease/BFD Down, RFC 9384)
 
 
 @dataclass(frozen=True, slots=True)

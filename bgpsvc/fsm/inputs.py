@@ -60,6 +60,7 @@ class Input(Enum):
     MAX_PREFIX_EXCEEDED = "MaxPrefixExceeded"  # RFC 4486: an UPDATE over the limit, action cease
     ROUTE_REFRESH_MSG = "RouteRefreshMsg"
     ROUTE_REFRESH_MSG_ERR = "RouteRefreshMsgErr"
+    BFD_DOWN = "BfdDown"  # RFC 5882 §3.2: the BFD session failed (not the peer's AdminDown)
 
 
 #: RFC 6608 §3: the FSM error subcode names the state the unexpected message arrived in.

@@ -28,6 +28,7 @@ Decisions made here, each tested without a socket:
   session drops, flushed at its restart time (a ``PeerTimer.RESTART`` deadline), at End-of-RIB, or
   when it comes back without graceful restart or without the F bit for a family.
 - ROUTE-REFRESH answers (RFC 2918 §4, RFC 7313 §4).
+- BFD as a client (RFC 5882, ``bfd_coupling.py``): ``bfd_changed`` takes the session down and holds it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dataclasses import replace
 from ..rib import AdjRibIn, AdjRibOut, RouteAttrs
 from ..wire import CeaseSubcode, GracefulRestart, Prefix
 from .advertise import STREAM_CHUNK, Advertising, Conn
+from .bfd_coupling import BfdCoupling
 from .collision import keep_existing
 from .config import SessionConfig
 from .events import (
@@ -64,8 +66,8 @@ from .tally import Tally
 _NO_ROUTES: Mapping[Prefix, RouteAttrs] = {}
 
 
-class Peer(Advertising, RestartHelper):
-    """Everything about one BGP neighbour except sockets and clocks (RFC 4271, 4724, 2918)."""
+class Peer(Advertising, RestartHelper, BfdCoupling):
+    """Everything about one BGP neighbour except sockets and clocks (RFC 4271, 4724, 2918, 5882)."""
 
     def __init__(self, config: SessionConfig, *, hold_initial: bool = False) -> None:
         self.config = config
@@ -74,6 +76,7 @@ class Peer(Advertising, RestartHelper):
         self.rib_in = AdjRibIn(config.peer.max_prefixes) if config.peer.store_routes else None
         self.deadlines: dict[PeerTimer, float] = {}
         self.graceful_shutdown = False
+        self.bfd_held = False  # BFD failed: the session waits in Idle for it (RFC 5882)
         self.tally = Tally()
         self._conns: dict[int, Conn] = {}
         self._primary: int | None = None  # the connection of ``self.session``
@@ -105,21 +108,14 @@ class Peer(Advertising, RestartHelper):
         """The session is Established."""
         return self.session.established
 
-    @property
-    def prefixes_sent(self) -> int:
-        """Prefixes the peer currently has from us."""
-        return len(self.rib_out.sent) if self.rib_out is not None else 0
-
-    @property
-    def streaming(self) -> bool:
-        """A first table is still going out in chunks."""
-        return self._stream is not None
-
     # ------------------------------------------------------------------ administrative inputs
 
     def start(self, now: float) -> None:
-        """ManualStart: connect (unless passive) and keep the peering up."""
-        self.session.start(now)
+        """ManualStart: connect (unless passive) and keep the peering up (once BFD is Up, if it failed)."""
+        if self.bfd_held:
+            self.session.admin_up = True
+        else:
+            self.session.start(now)
         self._pump(now)
 
     def stop(
@@ -149,6 +145,8 @@ class Peer(Advertising, RestartHelper):
         if self.rib_in is not None:
             self.rib_in.max_prefixes = config.peer.max_prefixes
         rib, params = self.rib_out, self.session.params
+        if now is not None and config.peer.bfd is None:
+            self._bfd_release(now)
         if now is not None and rib is not None and params is not None:
             rib.set_export(
                 self._export(params.peer_as, params.ctx.four_octet_as, bool(params.extended_next_hop))

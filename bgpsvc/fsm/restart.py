@@ -51,11 +51,18 @@ class RestartHelper:
             return
         note = ev.reason.notification
         hard_reset = note is not None and note.code == 6 and note.subcode == CeaseSubcode.HARD_RESET
+        # A BFD failure, ours or the peer's (Cease/BFD Down, RFC 9384), says forwarding between us is
+        # what failed: stale routes would only keep traffic going into the hole (RFC 5882 §4.3).
+        bfd_down = note is not None and note.code == 6 and note.subcode == CeaseSubcode.BFD_DOWN
         our_n = self.config.graceful_restart is not None and self.config.graceful_restart.notification
         # RFC 4724 §4.2 (and RFC 8538 §3 with the N bit on both sides): keep the peer's routes as stale.
-        retain = ev.was_established and (
-            ev.reason.kind in (DownKind.TCP_FAILED, DownKind.HOLD_TIMER_EXPIRED)
-            or (gr is not None and gr.notification and our_n and not hard_reset)
+        retain = (
+            ev.was_established
+            and not bfd_down
+            and (
+                ev.reason.kind in (DownKind.TCP_FAILED, DownKind.HOLD_TIMER_EXPIRED)
+                or (gr is not None and gr.notification and our_n and not hard_reset)
+            )
         )
         if not retain or gr is None:
             rib_in.clear()

@@ -149,6 +149,13 @@ class Session(SessionActions):
             (S.ESTABLISHED, Ev.NOTIF_MSG_VER_ERR): (self._notification_received, S.IDLE),
             (S.ESTABLISHED, Ev.NOTIF_MSG): (self._notification_received, S.IDLE),
         }
+        # RFC 5882 §3.2, RFC 9384: a BFD failure ends the session at once, and nothing restarts it
+        # automatically (the owner arms the IdleHoldTimer again when BFD is Up, ``bfd_up``).
+        t[(S.IDLE, Ev.BFD_DOWN)] = (self._bfd_hold, S.IDLE)
+        for state in (S.CONNECT, S.ACTIVE):
+            t[(state, Ev.BFD_DOWN)] = (self._bfd_down_unconnected, S.IDLE)
+        for state in _CONNECTED:
+            t[(state, Ev.BFD_DOWN)] = (self._bfd_down, S.IDLE)
         for state in (S.CONNECT, S.ACTIVE, *_CONNECTED):
             for start in _STARTS:  # "ManualStart and AutomaticStart events are ignored" outside Idle
                 t[(state, start)] = (self._nothing, state)
@@ -182,6 +189,17 @@ class Session(SessionActions):
     def connection_failed(self, now: float, detail: str = "") -> None:
         """The connection attempt failed or the established connection broke (TcpConnectionFails)."""
         self._handle(Ev.TCP_CONNECTION_FAILS, now, detail)
+
+    def bfd_down(self, now: float, detail: str = "") -> None:
+        """The peer's BFD session failed (RFC 5882 §3.2): Cease/BFD Down if connected (RFC 9384), then
+        Idle with no automatic restart until :meth:`bfd_up`."""
+        self._handle(Ev.BFD_DOWN, now, detail)
+
+    def bfd_up(self, now: float) -> None:
+        """BFD is Up again: in Idle, the IdleHoldTimer runs as after any failure (DampPeerOscillations,
+        RFC 4271 §8.1.1) and its expiry starts the session."""
+        if self.state is S.IDLE and self.admin_up and Timer.IDLE_HOLD not in self.deadlines:
+            self._arm_idle_hold(now)
 
     def collision_dump(self, now: float) -> None:
         """OpenCollisionDump (RFC 4271 §6.8): this connection lost collision resolution."""

@@ -6,6 +6,29 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class BfdPeerStatus:
+    """A peer's BFD session as an operator sees it (RFC 5880 §6.8.1 variables; intervals in ms, as
+    negotiated: what we send at, what we expect the peer to send at, and our detection time)."""
+
+    state: str  # "Up", "Down", "Init", "AdminDown"
+    remote_state: str
+    #: bfd.LocalDiag: why the session last went down ("control detection time expired" ...).
+    diagnostic: str
+    tx_interval_ms: float
+    rx_interval_ms: float
+    detection_time_ms: float
+    multiplier: int
+    #: Times the session left Up.
+    flaps: int
+    multihop: bool
+    local_address: str | None
+    #: The BGP session waits in Idle for BFD to come Up again (RFC 5882).
+    holding: bool = False
+    #: Anything else worth a word ("waiting for the connection's local address").
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PeerStatus:
     """One neighbour as an operator sees it (cf. FRR ``show bgp neighbor``)."""
 
@@ -39,3 +62,5 @@ class PeerStatus:
     stale_routes: int = 0
     #: Route class -> prefixes sent (filled by owners that classify prefixes, e.g. the node speaker).
     prefixes_by_class: dict[str, int] = field(default_factory=dict)
+    #: The peer's BFD session, when BFD is configured for it.
+    bfd: BfdPeerStatus | None = None

@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..fsm import PeerConfig
+from ..fsm import BfdSettings, PeerConfig
 from ..wire import IPV4_UNICAST, IPV6_UNICAST, Family
 from .labels import LabelSelector, selector_from_dict
 
@@ -90,15 +90,6 @@ class SecretRef:
 
 
 @dataclass(frozen=True, slots=True)
-class BfdSettings:
-    """``spec.bfd``: RFC 5880 §6.8.1 timers in milliseconds (mapped once PeerConfig has a ``bfd`` field)."""
-
-    min_rx_ms: int = 300
-    min_tx_ms: int = 300
-    multiplier: int = 3
-
-
-@dataclass(frozen=True, slots=True)
 class PeerResource:
     """A ``BGPPeer``: the peer (without its password), where it applies, what it references."""
 
@@ -108,7 +99,6 @@ class PeerResource:
     peer: PeerConfig | None = None  # None: ``error`` says why
     node_selector: LabelSelector | None = None  # None: every node
     password: SecretRef | None = None
-    bfd: BfdSettings | None = None
     error: str | None = None
 
 
@@ -210,11 +200,14 @@ def _bfd(value: object) -> BfdSettings | None:
     if not isinstance(value, Mapping):
         raise ValueError("spec.bfd: expected {minRxInterval, minTxInterval, multiplier}")
     d = BfdSettings()
-    return BfdSettings(
-        _int(value.get("minRxInterval", d.min_rx_ms)),
-        _int(value.get("minTxInterval", d.min_tx_ms)),
-        _int(value.get("multiplier", d.multiplier)),
-    )
+    try:
+        return BfdSettings(
+            _int(value.get("minRxInterval", d.min_rx_ms)),
+            _int(value.get("minTxInterval", d.min_tx_ms)),
+            _int(value.get("multiplier", d.multiplier)),
+        )
+    except ValueError as exc:
+        raise ValueError(f"spec.bfd.{exc}") from None
 
 
 def peer_from_dict(obj: Mapping[str, Any]) -> PeerResource:
@@ -234,10 +227,9 @@ def peer_from_dict(obj: Mapping[str, Any]) -> PeerResource:
         sel = spec.get("nodeSelector")
         return _with(
             base,
-            peer=peer,
+            peer=replace(peer, bfd=_bfd(spec.get("bfd"))),
             node_selector=None if sel is None else selector_from_dict(sel, "spec.nodeSelector"),
             password=_secret_ref(spec.get("passwordSecretRef")),
-            bfd=_bfd(spec.get("bfd")),
         )
     except ValueError as exc:
         return _with(base, error=str(exc))

@@ -27,6 +27,11 @@ Kubernetes nodes, each running a bgpsvc node speaker and web servers for the Ser
 * ``second_site``: those nodes form another cluster with its own API server (``API_B_ADDR``), so two
   groups of speakers ("sites") can advertise the same LoadBalancer IP. ``kube_extra[i]`` adds settings
   to node ``i``'s ``kubernetes:`` section (``kube_extra[0]``: every node's).
+* ``TrafficLab(bfd=True)``: BFD between the router (``neighbor X bfd profile fast``, bfdd) and every
+  speaker, 100 ms x 3; ``hold_time=`` sets the speakers' BGP hold time (the router proposes 180 s, so
+  ours is the one negotiated). ``fail_node(i, how)`` is a hard failure of a node: its link goes silent
+  (``"link"``, tc, no carrier change) or its processes are frozen with SIGSTOP (``"freeze"``);
+  ``recover_node`` undoes it.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.integration.netlab import Frr, Lab, Netns, wait_until
+from tests.integration.netlab import Frr, Lab, Netns, drop_traffic, wait_until
 from tests.integration.speaker import BgpsvcProcess
 from tests.integration.test_frr_speaker import frr_config, router_v4, speaker_v4
 from tests.integration.test_k8s_nodes import NsApiServer, node_obj
@@ -63,6 +68,15 @@ LOCAL_IP = "198.51.100.10"  # Service shop/local: externalTrafficPolicy Local
 CLUSTER_IP = "198.51.100.20"  # Service shop/cluster: externalTrafficPolicy Cluster
 HTTP_PORT = 80
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+BFD_MS, BFD_MULT = 100, 3  # the router's and the speakers' BFD: 100 ms x 3, a 300 ms detection time
+FRR_BFD = f"""bfd
+ profile fast
+  receive-interval {BFD_MS}
+  transmit-interval {BFD_MS}
+  detect-multiplier {BFD_MULT}
+ !
+!
+"""
 
 
 def node_name(i: int) -> str:
@@ -323,11 +337,15 @@ class TrafficLab:
         drain_time: float = 3,
         list_delay: float = 0.0,
         second_site: Iterable[int] = (),
+        bfd: bool = False,
+        hold_time: int | None = None,
     ) -> None:
         self.tmp = tmp
         self.drain_time = drain_time
         self.second_site = frozenset(second_site)
         self.kube_extra: dict[int, dict[str, Any]] = {}
+        self.bfd = bfd
+        self.hold_time = hold_time
         self.tor = lab.netns("tor")
         self.tor.sysctl(
             {
@@ -340,9 +358,11 @@ class TrafficLab:
         lab.veth(self.client, self.tor, f"{CLIENT_ADDR}/28", f"{TOR_CLIENT_ADDR}/28")
         self.client.ip("route", "add", "default", "via", TOR_CLIENT_ADDR)
         self.nodes: list[Netns] = []
+        self.node_links: list[str] = []  # each node's end of its link to the router
         for i in range(1, N + 1):
             ns = lab.netns(f"node{i}")
-            lab.veth(self.tor, ns, f"{router_v4(i)}/28", f"{speaker_v4(i)}/28")
+            _, if_node = lab.veth(self.tor, ns, f"{router_v4(i)}/28", f"{speaker_v4(i)}/28")
+            self.node_links.append(if_node)
             # The client and the API server are behind the router; nothing else is routed (no default),
             # so a packet for a service IP the node does not serve gets an ICMP error at once.
             ns.ip("route", "add", "203.0.113.0/24", "via", router_v4(i))
@@ -358,7 +378,11 @@ class TrafficLab:
         self.kubeconfig = self.api.write_kubeconfig(tmp / "kubeconfig")
         self.kubeconfig_b = self.api_b.write_kubeconfig(tmp / "kubeconfig-b") if self.api_b else None
         neighbors = [(speaker_v4(i), NODE_AS) for i in range(1, N + 1)]
-        self.frr = frr_factory(self.tor, frr_config(ROUTER_AS, neighbors), "tor")
+        if bfd:
+            conf = FRR_BFD + frr_config(ROUTER_AS, neighbors, " neighbor {addr} bfd profile fast")
+            self.frr = frr_factory(self.tor, conf, "tor", daemons=("zebra", "bgpd", "bfdd"))
+        else:
+            self.frr = frr_factory(self.tor, frr_config(ROUTER_AS, neighbors), "tor")
         self.speakers: list[BgpsvcProcess] = []
         self.servers: dict[tuple[int, str], subprocess.Popen[bytes]] = {}
         self._traffic: list[Traffic] = []
@@ -413,6 +437,15 @@ class TrafficLab:
     # -- speakers -----------------------------------------------------------------------------------
 
     def speaker_config(self, i: int) -> dict[str, Any]:
+        config = self._speaker_config(i)
+        peer = config["peers"][0]
+        if self.bfd:
+            peer["bfd"] = {"min_rx_ms": BFD_MS, "min_tx_ms": BFD_MS, "multiplier": BFD_MULT}
+        if self.hold_time is not None:
+            peer["hold_time"] = self.hold_time
+        return config
+
+    def _speaker_config(self, i: int) -> dict[str, Any]:
         return {
             "local_as": NODE_AS,
             "listen": False,
@@ -448,6 +481,32 @@ class TrafficLab:
 
     def speaker(self, i: int) -> BgpsvcProcess:
         return self.speakers[i - 1]
+
+    # -- hard failures ------------------------------------------------------------------------------
+
+    def _node_procs(self, i: int) -> list[subprocess.Popen[bytes]]:
+        procs = [p for (n, _), p in self.servers.items() if n == i]
+        sp = self.speaker(i).proc
+        return [*procs, sp] if sp is not None else procs
+
+    def fail_node(self, i: int, how: str) -> None:
+        """Node ``i`` fails hard: its link drops everything (``"link"``) or its processes (speaker, web
+        servers) stop dead with SIGSTOP (``"freeze"``; the kernel still answers, nothing else does)."""
+        if how == "link":
+            drop_traffic(self.nodes[i - 1], self.node_links[i - 1], True)
+        elif how == "freeze":
+            for proc in self._node_procs(i):
+                proc.send_signal(signal.SIGSTOP)
+        else:
+            raise ValueError(f"unknown failure {how!r} (link or freeze)")
+
+    def recover_node(self, i: int, how: str) -> None:
+        """Undo ``fail_node``."""
+        if how == "link":
+            drop_traffic(self.nodes[i - 1], self.node_links[i - 1], False)
+        else:
+            for proc in self._node_procs(i):
+                proc.send_signal(signal.SIGCONT)
 
     # -- the router's view --------------------------------------------------------------------------
 
@@ -539,6 +598,9 @@ class TrafficLab:
         """Teardown: end the client, the speakers (no drain), the API server and the web servers."""
         for t in self._traffic:
             t.stop()
+        for proc in [*(sp.proc for sp in self.speakers if sp.proc is not None), *self.servers.values()]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a frozen node (fail_node "freeze") must hear SIGTERM
         running = [sp.proc for sp in self.speakers if sp.proc is not None and sp.proc.poll() is None]
         for proc in running:
             proc.terminate()

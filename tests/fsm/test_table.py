@@ -128,6 +128,7 @@ APPLY: dict[Input, Callable[[Session, float], None]] = {
     Input.MAX_PREFIX_EXCEEDED: _data(BIG_UPDATE),
     Input.ROUTE_REFRESH_MSG: _data(encode(RouteRefresh(1, 1))),
     Input.ROUTE_REFRESH_MSG_ERR: _data(BAD_RR),
+    Input.BFD_DOWN: lambda s, now: s.bfd_down(now, "control detection time expired"),
 }
 
 S, In = State, Input
@@ -190,6 +191,7 @@ def _connected(state: State) -> dict[Input, Outcome]:
     out[In.BGP_HEADER_ERR] = (S.IDLE, ("notification 1/1",), DOWN)
     out[In.BGP_OPEN_MSG_ERR] = (S.IDLE, ("notification 2/1",), DOWN)
     out[In.OPEN_COLLISION_DUMP] = (S.IDLE, ("notification 6/7",), DOWN)
+    out[In.BFD_DOWN] = (S.IDLE, ("notification 6/10",), DOWN)  # RFC 9384
     out[In.NOTIF_MSG] = out[In.NOTIF_MSG_VER_ERR] = (S.IDLE, NOTHING, DOWN)
     if state is S.OPENSENT:
         out[In.TCP_CONNECTION_FAILS] = (S.ACTIVE, NOTHING, DOWN)
@@ -255,6 +257,8 @@ def test_state_input_pair(state: State, inp: Input) -> None:
     if s.state is State.IDLE and state is not State.IDLE and inp is not Input.MANUAL_STOP:
         if inp is Input.OPEN_COLLISION_DUMP and state in FSM_SUBCODE:
             assert Timer.IDLE_HOLD not in s.deadlines  # the other connection carries the peering
+        elif inp is Input.BFD_DOWN:
+            assert not s.deadlines  # held Idle until BFD is Up again (RFC 5882)
         else:
             assert Timer.IDLE_HOLD in s.deadlines  # it comes back by itself after the idle hold time
 

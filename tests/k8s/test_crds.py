@@ -380,3 +380,13 @@ def test_range_and_weighting_options_map_onto_the_policy() -> None:
     assert bad.error is not None and bad.error.startswith(
         "spec.ranges: 192.0.2.0/24 is not one of the configured"
     )
+
+
+def test_a_bgppeers_bfd_settings_reach_the_peer_config() -> None:
+    from bgpsvc.fsm import BfdSettings  # noqa: PLC0415
+
+    spec = {"address": "192.0.2.1", "peerASN": 64500, "bfd": {"minRxInterval": 100, "minTxInterval": 100}}
+    res = peer_from_dict(obj("BGPPeer", spec))
+    assert res.error is None and res.peer is not None
+    assert res.peer.bfd == BfdSettings(100, 100, 3)
+    assert peer_from_dict(obj("BGPPeer", {"address": "192.0.2.1", "peerASN": 64500})).peer.bfd is None  # type: ignore[union-attr]
