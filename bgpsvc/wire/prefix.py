@@ -1,21 +1,26 @@
 """IP prefixes and their NLRI encoding (RFC 4271 §4.3, RFC 4760 §5, RFC 7911 §3).
 
-A ``Prefix`` is an immutable tuple ``(afi, length, packed, path_id)`` where ``packed`` holds only the
-significant octets with host bits zeroed, i.e. exactly the wire form after the length octet. This is a
-measured departure from the frozen-dataclass house style: prefixes are the hot path (hundreds of
-thousands per table), and a tuple subclass can be created from C (``_make``), hashes fast and encodes
-as a single concatenation. ``Prefix(...)`` validates; the decoders use the trusted ``_make`` path only
-after checking the bytes themselves.
+A ``Prefix`` is an immutable ``bytes`` value: one octet AFI, one octet length, the significant octets of
+the address with host bits zeroed (exactly the wire form after the length octet), then the four-octet
+ADD-PATH path identifier only when it is not zero. ``p[0]`` is the AFI and ``p[1]`` the length; ``afi``,
+``length``, ``packed`` and ``path_id`` name the parts. This is a measured departure from the
+frozen-dataclass house style: prefixes are the hot path (a million per table), and one flat bytes
+object is 56 bytes where a named tuple of four fields with its own address bytes was 128 (1M-route
+speaker: -72 MB), hashes once and is cached, compares with ``memcmp``, and is made from the wire form
+by C-level slicing. Equal prefixes are equal values; the order is (afi, length, address, path id).
+``Prefix(...)`` validates; the decoders use the trusted ``_make``/``_from_wire`` paths only after
+checking the bytes themselves.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from itertools import repeat
-from operator import itemgetter
+from operator import add, itemgetter
 from struct import Struct, iter_unpack
-from typing import NamedTuple
+from typing import Any
 
 from .errors import Handling, UpdateMessageError, UpdateSubcode
 
@@ -26,18 +31,16 @@ _BITS = {1: 32, 2: 128}
 _LEN_BYTE = [bytes((i,)) for i in range(256)]
 # Mask that keeps the significant bits of the last octet of a prefix of length n (n % 8 != 0).
 _LAST_MASK = [(0xFF << (8 - (n % 8))) & 0xFF if n % 8 else 0xFF for n in range(129)]
+# End of the address octets in a Prefix of length n (AFI and length octets first).
+_END = [2 + ((n + 7) >> 3) for n in range(256)]
+_AFI_BYTE = {1: b"\x01", 2: b"\x02"}
 _PATH_ID = Struct(">I")
 _first = itemgetter(0)
+_second = itemgetter(1)
+_nlri = itemgetter(slice(1, None))  # a Prefix without path id, minus its AFI octet: the NLRI form
 
 
-class _PrefixFields(NamedTuple):
-    afi: int
-    length: int
-    packed: bytes
-    path_id: int
-
-
-class Prefix(_PrefixFields):
+class Prefix(bytes):
     """An IPv4 or IPv6 prefix with an optional ADD-PATH path identifier (RFC 4271 §4.3, RFC 7911 §3)."""
 
     __slots__ = ()
@@ -54,7 +57,13 @@ class Prefix(_PrefixFields):
             raise ValueError("host bits set in prefix")
         if not 0 <= path_id <= 0xFFFFFFFF:
             raise ValueError("path identifier out of range")
-        return tuple.__new__(cls, (afi, length, bytes(packed), path_id))
+        return _trusted(afi, length, bytes(packed), path_id)
+
+    @classmethod
+    def _make(cls, fields: Iterable[Any]) -> Prefix:
+        """Trusted construction from ``(afi, length, packed, path_id)`` (the caller checked them)."""
+        afi, length, packed, path_id = fields
+        return _trusted(afi, length, packed, path_id)
 
     @classmethod
     def from_network(cls, network: IPNetwork | str, path_id: int = 0, strict: bool = True) -> Prefix:
@@ -62,42 +71,85 @@ class Prefix(_PrefixFields):
         net = ipaddress.ip_network(network, strict=strict) if isinstance(network, str) else network
         length = net.prefixlen
         packed = net.network_address.packed[: (length + 7) >> 3]
-        return tuple.__new__(cls, (1 if net.version == 4 else 2, length, packed, path_id))
+        return _trusted(1 if net.version == 4 else 2, length, packed, path_id)
 
     @classmethod
     def host(cls, address: IPAddress | str, path_id: int = 0) -> Prefix:
         """A /32 or /128 for one address."""
         addr = ipaddress.ip_address(address) if isinstance(address, str) else address
-        return tuple.__new__(cls, (1 if addr.version == 4 else 2, addr.max_prefixlen, addr.packed, path_id))
+        return _trusted(1 if addr.version == 4 else 2, addr.max_prefixlen, addr.packed, path_id)
+
+    @property
+    def afi(self) -> int:
+        return self[0]
+
+    @property
+    def length(self) -> int:
+        return self[1]
+
+    @property
+    def packed(self) -> bytes:
+        """The significant octets of the address (the NLRI form after the length octet)."""
+        return bytes(self[2 : _END[self[1]]])
+
+    @property
+    def path_id(self) -> int:
+        return int.from_bytes(self[_END[self[1]] :], "big")
+
+    @property
+    def nlri(self) -> bytes:
+        """The RFC 4271 §4.3 encoding without a path identifier: length octet, then the address octets."""
+        return bytes(self[1 : _END[self[1]]])
 
     @property
     def network(self) -> IPNetwork:
         """This prefix as an ``ipaddress`` network."""
-        size = 4 if self[0] == 1 else 16
-        full = self[2] + bytes(size - len(self[2]))
+        packed = self.packed
         if self[0] == 1:
-            return ipaddress.IPv4Network((full, self[1]))
-        return ipaddress.IPv6Network((full, self[1]))
+            return ipaddress.IPv4Network((packed + bytes(4 - len(packed)), self[1]))
+        return ipaddress.IPv6Network((packed + bytes(16 - len(packed)), self[1]))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Prefix, (self[0], self[1], self.packed, self.path_id))
 
     def __str__(self) -> str:
         text = str(self.network)
-        return f"{text}#{self[3]}" if self[3] else text
+        pid = self.path_id
+        return f"{text}#{pid}" if pid else text
 
     def __repr__(self) -> str:
         return f"Prefix({str(self)!r})"
+
+
+#: ``bytes.__new__(Prefix, wire_form)`` callable from C (``map``): the trusted constructor of the
+#: decoders' and the routes file's fast paths.
+_from_bytes: Callable[[bytes], Prefix] = partial(bytes.__new__, Prefix)
+
+
+def _trusted(afi: int, length: int, packed: bytes, path_id: int = 0) -> Prefix:
+    head = _AFI_BYTE.get(afi, b"") + _LEN_BYTE[length]
+    if path_id:
+        return _from_bytes(head + packed + _PATH_ID.pack(path_id))
+    return _from_bytes(head + packed)
+
+
+def prefixes_from_packed(afi: int, length: int, packed: Iterable[bytes]) -> list[Prefix]:
+    """Trusted batch construction (no path ids) from address octets already checked by the caller."""
+    head = _AFI_BYTE[afi] + _LEN_BYTE[length]
+    return list(map(_from_bytes, map(add, repeat(head), packed)))
 
 
 def _invalid(reason: str, handling: Handling) -> UpdateMessageError:
     return UpdateMessageError(UpdateSubcode.INVALID_NETWORK_FIELD, b"", reason, handling, rfc="RFC 7606 §5.3")
 
 
-# Uniform-length fast paths: (afi, length) -> (unpack format, record size). Host routes dominate
-# what bgpsvc sends and receives, and these let C split the buffer with no Python-level loop.
+# Uniform-length fast paths: (afi, length) -> (unpack format of one NLRI record, record size). Host
+# routes dominate what bgpsvc sends and receives, and these let C split the buffer with no Python loop.
 _UNIFORM = {
-    (1, 32): (">x4s", 5),
-    (1, 24): (">x3s", 4),
-    (2, 128): (">x16s", 17),
-    (2, 64): (">x8s", 9),
+    (1, 32): (">5s", 5),
+    (1, 24): (">4s", 4),
+    (2, 128): (">17s", 17),
+    (2, 64): (">9s", 9),
 }
 
 
@@ -113,25 +165,26 @@ def decode_prefixes(
     if not n:
         return []
     bits = _BITS[afi]
-    make = Prefix._make
+    afi_byte = _AFI_BYTE[afi]
     if not add_path:
         first = data[0]
         uniform = _UNIFORM.get((afi, first))
         if uniform is not None:
             fmt, size = uniform
             if n % size == 0 and data[::size] == _LEN_BYTE[first] * (n // size):
-                return list(
-                    map(make, zip(repeat(afi), repeat(first), map(_first, iter_unpack(fmt, data)), repeat(0)))
-                )
+                # Each record is the Prefix after its AFI octet: C-level split, prepend, construct.
+                return list(map(_from_bytes, map(add, repeat(afi_byte), map(_first, iter_unpack(fmt, data)))))
     out: list[Prefix] = []
     append = out.append
     i = 0
-    path_id = 0
+    pid = b""
     while i < n:
         if add_path:
             if i + 5 > n:
                 raise _invalid("truncated path identifier", handling)
-            path_id = int.from_bytes(data[i : i + 4], "big")
+            pid = data[i : i + 4]
+            if pid == b"\0\0\0\0":
+                pid = b""
             i += 4
         length = data[i]
         if length > bits:
@@ -139,22 +192,29 @@ def decode_prefixes(
         end = i + 1 + ((length + 7) >> 3)
         if end > n:
             raise _invalid("prefix overruns NLRI field", handling)
-        packed = data[i + 1 : end]
-        if length & 7 and packed[-1] & ~_LAST_MASK[length] & 0xFF:
+        record = data[i:end]
+        if length & 7 and record[-1] & ~_LAST_MASK[length] & 0xFF:
             # Trailing bits are irrelevant (RFC 4271 §4.3); clear them so equal prefixes compare equal.
-            packed = packed[:-1] + _LEN_BYTE[packed[-1] & _LAST_MASK[length]]
-        append(make((afi, length, packed, path_id)))
+            record = record[:-1] + _LEN_BYTE[record[-1] & _LAST_MASK[length]]
+        append(_from_bytes(afi_byte + record + pid))
         i = end
     return out
 
 
 def encode_prefix_list(prefixes: Sequence[Prefix], add_path: bool = False) -> list[bytes]:
     """Each prefix's NLRI encoding, in order (the packer splits these across messages)."""
-    lb = _LEN_BYTE
+    end = _END
+    if not add_path and prefixes and len(set(map(len, prefixes))) == 1:
+        # A table of one size and one length (all /32s, say): if the first has no path id none has
+        # (a path id adds 4 octets to the size its length implies), so each NLRI is the Prefix minus
+        # its AFI octet, sliced in C (300k prefixes: 0.23 -> 0.05 s profiled).
+        first = prefixes[0]
+        if len(first) == end[first[1]] and len(set(map(_second, prefixes))) == 1:
+            return list(map(_nlri, prefixes))
     if add_path:
         pid = _PATH_ID.pack
-        return [pid(p[3]) + lb[p[1]] + p[2] for p in prefixes]
-    return [lb[p[1]] + p[2] for p in prefixes]
+        return [pid(int.from_bytes(p[end[p[1]] :], "big")) + p[1 : end[p[1]]] for p in prefixes]
+    return [p[1 : end[p[1]]] for p in prefixes]
 
 
 def encode_prefixes(prefixes: Sequence[Prefix], add_path: bool = False) -> bytes:

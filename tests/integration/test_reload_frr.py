@@ -192,8 +192,11 @@ def test_peers_and_attributes_change_live_and_only_what_changed_resets(
     sp.write({**config([p1, peer(R2, 64502, hold=2)]), "routes": []})
     sp.hup()
     wait_until(lambda: "configuration not reloaded" in sp.log(), timeout=20, what="the refusal logged")
-    (line,) = [ln for ln in sp.log().splitlines() if "configuration not reloaded" in ln]
-    assert " ERROR " in line and "peers[1].hold_time: " in line and "the running one stays" in line
+    # One refusal per attempt: the file watcher and the SIGHUP may both have tried this file.
+    lines = [ln for ln in sp.log().splitlines() if "configuration not reloaded" in ln]
+    assert 1 <= len(lines) <= 2
+    for line in lines:
+        assert " ERROR " in line and "peers[1].hold_time: " in line and "the running one stays" in line
     # The refusal and any application happen in one step of the loop: nothing may have changed.
     assert communities(r1) == ["64512:200"] and session(r1, NODE_R1) == r1_session
 
