@@ -648,6 +648,8 @@ class Result:
     ok: bool
     time_s: float | None = None
     cpu_s: float | None = None
+    #: The sender's CPU over its whole life up to the end of the transfer (start-up and preload too).
+    cpu_total_s: float | None = None
     peak_rss_mb: float | None = None
     preload_s: float | None = None
     poll_median_ms: float | None = None
@@ -791,6 +793,7 @@ def measure(vty: Vty, sender: Sender, rx_pid: int, args: argparse.Namespace, res
         if t_est is not None and int(peer.get("pfxRcd", 0)) >= n:
             res.time_s = t_reply - t_est
             res.cpu_s = cpu_now - cpu_est
+            res.cpu_total_s = cpu_now
             res.rx_cpu_s = rx_now - rx_est
             res.other_cpu_s = (host_now - host_est) - res.cpu_s - res.rx_cpu_s
             res.peak_rss_mb = peak_rss_mb(pids)
@@ -867,6 +870,7 @@ def targets(chosen: dict[str, Result], n: int) -> list[dict[str, Any]]:
             f"{factor:.2f}x" + (f" (only {len(ok) - 1} other senders ran)" if len(ok) < len(chosen) else ""),
         }
     )
+    out += issue14_targets(chosen, n)
     e = chosen.get("exabgp")
     if e is None:
         out.append(
@@ -899,6 +903,40 @@ def targets(chosen: dict[str, Result], n: int) -> list[dict[str, Any]]:
     return out
 
 
+#: Issue 14's memory bounds for the sender's peak RSS (MB = 10^6 bytes), by N.
+RSS_BOUND_MB = {300_000: 90.0, 1_000_000: 260.0}
+
+
+def issue14_targets(chosen: dict[str, Result], n: int) -> list[dict[str, Any]]:
+    """Issue 14: push <= 1.0x FRR's; transfer CPU <= 2x BIRD's (300k, 1M); peak RSS bounds."""
+    b = chosen["bgpsvc"]
+    out: list[dict[str, Any]] = []
+
+    def verdict(target: str, ok: bool, detail: str) -> None:
+        out.append({"target": target, "n": n, "verdict": "PASS" if ok else "MISS", "detail": detail})
+
+    frr, bird = chosen.get("frr"), chosen.get("bird")
+    if frr is not None and frr.ok and frr.time_s and b.time_s is not None:
+        f = b.time_s / frr.time_s
+        verdict(
+            "push <= 1.0x FRR's", f <= 1.0, f"bgpsvc {b.time_s:.3f} s / frr {frr.time_s:.3f} s = {f:.2f}x"
+        )
+    if n >= 300_000 and bird is not None and bird.ok and bird.cpu_s and b.cpu_s is not None:
+        f = b.cpu_s / bird.cpu_s
+        verdict("CPU <= 2x BIRD's", f <= 2.0, f"bgpsvc {b.cpu_s:.2f} s / bird {bird.cpu_s:.2f} s = {f:.2f}x")
+        if b.cpu_total_s is not None and bird.cpu_total_s:
+            f = b.cpu_total_s / bird.cpu_total_s
+            verdict(
+                "CPU incl. start-up and preload <= 2x BIRD's",
+                f <= 2.0,
+                f"bgpsvc {b.cpu_total_s:.2f} s / bird {bird.cpu_total_s:.2f} s = {f:.2f}x",
+            )
+    bound = RSS_BOUND_MB.get(n)
+    if bound is not None and b.peak_rss_mb is not None:
+        verdict(f"peak RSS <= {bound:.0f} MB", b.peak_rss_mb <= bound, f"bgpsvc {b.peak_rss_mb:.1f} MB")
+    return out
+
+
 def fmt(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
@@ -910,7 +948,7 @@ def print_table(
     tb = b.time_s if b is not None and b.ok else None
     print(f"\nN = {n} IPv4 /32 routes (median of {repeat} run{'s' if repeat > 1 else ''})", file=out)
     header = (
-        f"{'sender':<8} {'time (s)':>9} {'99% (s)':>8} {'CPU (s)':>8} {'peak RSS (MB)':>14} "
+        f"{'sender':<8} {'time (s)':>9} {'99% (s)':>8} {'CPU (s)':>8} {'CPU all':>8} {'peak RSS (MB)':>14} "
         f"{'preload (s)':>12} {'rx CPU (s)':>11} {'other CPU (s)':>14}  bgpsvc ratio"
     )
     print(header, file=out)
@@ -929,6 +967,7 @@ def print_table(
             ratio = "n/a (bgpsvc failed)"
         print(
             f"{name:<8} {fmt(r.time_s, '9.3f')} {fmt(r.time99_s, '8.3f')} {fmt(r.cpu_s, '8.2f')} "
+            f"{fmt(r.cpu_total_s, '8.2f')} "
             f"{fmt(r.peak_rss_mb, '14.1f')} "
             f"{fmt(r.preload_s, '12.1f')} {fmt(r.rx_cpu_s, '11.2f')} {fmt(r.other_cpu_s, '14.2f')}  "
             f"{ratio}",
@@ -1058,12 +1097,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in sizes:
         print_table(n, chosen[n], runs[n], args.repeat, out)
     print(
-        f"\ntargets (set by the issue for N=100000; evaluated at N={headline}, other sizes informational):",
+        f"\ntargets (issue 2's for N=100000, evaluated at N={headline}; issue 14's at every size):",
         file=out,
     )
     for n in sizes:
         for v in verdicts[n]:
-            mark = "" if n == headline else " (informational)"
+            mark = (
+                ""
+                if n == headline or "x FRR" in v["target"] or "BIRD" in v["target"] or "RSS" in v["target"]
+                else " (informational)"
+            )
             print(f"  N={n}: {v['target']}: {v['verdict']}{mark} - {v['detail']}", file=out)
     print(f"\ntotal wall time {time.monotonic() - t_start:.0f} s", file=out)
     return 0

@@ -7,10 +7,12 @@ comments), read with the same converters as the YAML, so an error names the file
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import ipaddress
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from itertools import repeat
 from operator import methodcaller
 from typing import Any
@@ -123,6 +125,19 @@ _V4 = functools.partial(socket.inet_pton, socket.AF_INET)
 _BATCH = 1 << 20
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic collection while a table's prefixes are made: they hold no cycles, and the collections
+    their allocation would trigger walk the growing table (300k lines: 0.42 -> 0.31 s)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _host_routes(text: str) -> dict[Prefix, RouteAttrs] | None:
     """A file of nothing but IPv4 /32s (the shape of a big host-route file) parsed in C-level loops:
     1M lines in ~0.4 s instead of ~4 s. None when the file has another shape or a bad line (the
@@ -132,19 +147,20 @@ def _host_routes(text: str) -> dict[Prefix, RouteAttrs] | None:
     out: dict[Prefix, RouteAttrs] = {}
     plain = RouteAttrs()
     start = 0
-    while start < len(text):
-        end = text.find("\n", start + _BATCH)
-        end = len(text) if end < 0 else end + 1
-        tokens = text[start:end].split()
-        start = end
-        if not all(map(methodcaller("endswith", "/32"), tokens)):
-            return None
-        try:
-            packed = list(map(_V4, [t[:-3] for t in tokens]))
-        except OSError:
-            return None
-        del tokens
-        out.update(zip(prefixes_from_packed(1, 32, packed), repeat(plain)))
+    with _collector_paused():
+        while start < len(text):
+            end = text.find("\n", start + _BATCH)
+            end = len(text) if end < 0 else end + 1
+            tokens = text[start:end].split()
+            start = end
+            if not all(map(methodcaller("endswith", "/32"), tokens)):
+                return None
+            try:
+                packed = list(map(_V4, [t[:-3] for t in tokens]))
+            except OSError:
+                return None
+            del tokens
+            out.update(zip(prefixes_from_packed(1, 32, packed), repeat(plain)))
     return out
 
 

@@ -15,8 +15,7 @@ checking the bytes themselves.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import add, itemgetter
 from struct import Struct, iter_unpack
@@ -121,9 +120,13 @@ class Prefix(bytes):
         return f"Prefix({str(self)!r})"
 
 
-#: ``bytes.__new__(Prefix, wire_form)`` callable from C (``map``): the trusted constructor of the
-#: decoders' and the routes file's fast paths.
-_from_bytes: Callable[[bytes], Prefix] = partial(bytes.__new__, Prefix)
+#: ``bytes.__new__(Prefix, octets)``: the trusted constructor, called from C by ``map`` in the fast
+#: paths (``map(_new, repeat(Prefix), ...)``: 0.5 us a prefix; through ``functools.partial`` 0.65 us).
+_new = bytes.__new__
+
+
+def _from_bytes(octets: bytes) -> Prefix:
+    return _new(Prefix, octets)
 
 
 def _trusted(afi: int, length: int, packed: bytes, path_id: int = 0) -> Prefix:
@@ -136,7 +139,7 @@ def _trusted(afi: int, length: int, packed: bytes, path_id: int = 0) -> Prefix:
 def prefixes_from_packed(afi: int, length: int, packed: Iterable[bytes]) -> list[Prefix]:
     """Trusted batch construction (no path ids) from address octets already checked by the caller."""
     head = _AFI_BYTE[afi] + _LEN_BYTE[length]
-    return list(map(_from_bytes, map(add, repeat(head), packed)))
+    return list(map(_new, repeat(Prefix), map(add, repeat(head), packed)))
 
 
 def _invalid(reason: str, handling: Handling) -> UpdateMessageError:
@@ -173,7 +176,8 @@ def decode_prefixes(
             fmt, size = uniform
             if n % size == 0 and data[::size] == _LEN_BYTE[first] * (n // size):
                 # Each record is the Prefix after its AFI octet: C-level split, prepend, construct.
-                return list(map(_from_bytes, map(add, repeat(afi_byte), map(_first, iter_unpack(fmt, data)))))
+                records = map(_first, iter_unpack(fmt, data))
+                return list(map(_new, repeat(Prefix), map(add, repeat(afi_byte), records)))
     out: list[Prefix] = []
     append = out.append
     i = 0
