@@ -61,11 +61,17 @@ class AdjRibIn:
     def mark_stale(self, families: Iterable[Family]) -> int:
         """The restarting peer's session went down: keep its routes, marked stale (RFC 4724 §4.2)."""
         n = 0
+        # Routes of one UPDATE share one ReceivedRoute; their stale copies share one too (not one per
+        # prefix: a 1M-route table marked stale would otherwise allocate 1M objects).
+        stale: dict[int, tuple[ReceivedRoute, ReceivedRoute]] = {}  # id -> (route kept alive, copy)
         for family in families:
             table = self.routes.get(family, {})
             for prefix, route in table.items():
                 if not route.stale:
-                    table[prefix] = ReceivedRoute(route.attributes, True)
+                    pair = stale.get(id(route))
+                    if pair is None:
+                        pair = stale[id(route)] = (route, ReceivedRoute(route.attributes, True))
+                    table[prefix] = pair[1]
                     n += 1
         return n
 

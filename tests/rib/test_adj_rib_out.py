@@ -170,6 +170,10 @@ def test_adj_rib_in_cap_and_graceful_restart_stale() -> None:
         rib_in.apply(u)
     assert rib_in.count(IPV4_UNICAST) == 15 and rib_in.dropped == 5
     assert rib_in.mark_stale([IPV4_UNICAST]) == 15 and rib_in.stale_count() == 15
+    # One UPDATE's routes shared one ReceivedRoute; their stale copies share one too, same attributes.
+    table = rib_in.routes[IPV4_UNICAST]
+    assert len({id(r) for r in table.values()}) == 1
+    assert table[Prefix.host("198.51.100.0")].attributes == u.attributes
     again = decode(rib_out.full_table()[0])
     assert isinstance(again, Update)
     rib_in.apply(again)  # the restarted peer re-advertises: those are fresh again
