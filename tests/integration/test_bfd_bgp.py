@@ -173,6 +173,8 @@ def test_frr_bgp_goes_down_through_bfd_and_stays_down_while_bfd_is_down(
     assert frr.has_route(ROUTE)
 
     # The link goes silent: both sides take BGP down through BFD, long before the 90 s hold time.
+    # (Flaps counted from here: a loaded 2-core machine can cost a 300 ms detection one while starting.)
+    flaps = bfd["flaps"]
     t0 = time.monotonic()
     netlab.drop_traffic(link.us, link.if_us, True)
     frr.wait_state(US, "!Established", timeout=10)
@@ -185,7 +187,7 @@ def test_frr_bgp_goes_down_through_bfd_and_stays_down_while_bfd_is_down(
     assert nb["peerBfdInfo"]["status"] == "Down"
     peer = our_peer(ours)
     assert peer["last_down"].startswith("BFD down") and "detection time expired" in peer["last_down"]
-    assert peer["bfd"]["holding"] and peer["bfd"]["flaps"] == 1
+    assert peer["bfd"]["holding"] and peer["bfd"]["flaps"] == flaps + 1
     assert not frr.has_route(ROUTE), "FRR kept our route (stale?) after BFD went down"
     assert_stays_down(ours, lambda: frr.peer_state(US) == "Established", 3.0)
     netlab.drop_traffic(link.us, link.if_us, False)
@@ -194,6 +196,7 @@ def test_frr_bgp_goes_down_through_bfd_and_stays_down_while_bfd_is_down(
     netlab.wait_until(lambda: frr.has_route(ROUTE), timeout=10, what="the route back at FRR")
 
     # Only BFD is dropped, TCP works: BGP still goes down and stays down (FRR's reconnections refused).
+    flaps = our_bfd(ours)["flaps"]
     drop_bfd(link.us, link.if_us, True)
     try:
         wait_ours(ours, "Idle", "Down", timeout=10)
@@ -206,7 +209,7 @@ def test_frr_bgp_goes_down_through_bfd_and_stays_down_while_bfd_is_down(
         drop_bfd(link.us, link.if_us, False)
     wait_ours(ours, "Established", "Up", timeout=30)
     frr.wait_state(US, "Established", timeout=10)
-    assert our_bfd(ours)["flaps"] == 2
+    assert our_bfd(ours)["flaps"] >= flaps + 1
 
 
 def test_frr_keeps_our_routes_when_we_exit_for_a_restart(frr: netlab.Frr, ours: BgpsvcProcess) -> None:
