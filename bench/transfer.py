@@ -595,9 +595,11 @@ class FrrSender(Sender):
         self.frr.config = base
         self.ctx.lab.routers.append(self.frr)
         self.frr.start()
-        # Applied with vtysh -f (netlab's 30 s command limit: about 4 s for 100k lines here).
+        # Applied with vtysh -f: about 4 s for 100k lines on a quiet machine, several times that on a
+        # loaded one, so the limit grows with N (within --preload-timeout).
         nets = "".join(f"  network {p}\n" for p in self.ctx.nets)
-        self.frr.configure(f"router bgp {TX_AS}\n address-family ipv4 unicast\n{nets}")
+        limit = min(self.ctx.preload_timeout, max(30.0, self.ctx.n / 2000))
+        self.frr.configure(f"router bgp {TX_AS}\n address-family ipv4 unicast\n{nets}", timeout=limit)
         assert self.frr.workdir is not None
         vty = self.vty = Vty(self.frr.workdir / "bgpd.vty")
 

@@ -330,14 +330,14 @@ class Frr:
             args += ["-c", c]
         return self._vtysh_raw(args).stdout
 
-    def configure(self, config: str) -> None:
+    def configure(self, config: str, timeout: float = DEFAULT_CMD_TIMEOUT) -> None:
         """Apply configuration text (``frr.conf`` syntax) with ``vtysh -f``; raise on any rejected line."""
         if not config.strip():
             return
         path = self._path(f"apply-{time.monotonic_ns()}.conf")
         path.write_text(config if config.endswith("\n") else config + "\n")
         try:
-            self._vtysh_raw(["-f", str(path)])
+            self._vtysh_raw(["-f", str(path)], timeout=timeout)
         except CommandError as exc:
             raise FrrError(f"{self.name}: configuration rejected:\n{exc}") from None
 
