@@ -342,14 +342,15 @@ class ApiServer(ListWatch, Handlers):
         """Bytes sent to and received from clients over every connection so far (open ones up to now,
         closed ones up to their close), from the kernel's per-socket TCP counters: ``sent`` counts what
         clients acknowledged (headers, bodies, watch events). None where ``TCP_INFO`` lacks them."""
+        if not hasattr(socket, "TCP_INFO"):
+            return None
         with self._lock:
             conns = list(self._conns)
             sent, received = self._closed_bytes
         for sock in conns:
             got = _tcp_bytes(sock)
-            if got is None:
-                return None
-            sent, received = sent + got[0], received + got[1]
+            if got is not None:  # None: it closed meanwhile, and the next reading counts it as closed
+                sent, received = sent + got[0], received + got[1]
         return {"sent": sent, "received": received}
 
     @property
