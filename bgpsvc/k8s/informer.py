@@ -18,6 +18,7 @@ from .listwatch import CONNECT_TIMEOUT, LIST_TIMEOUT, ClientListerWatcher, Liste
 from .reflector import (
     BACKOFF_BASE,
     BACKOFF_MAX,
+    ENDPOINTSLICE_PAGE_SIZE,
     HEALTHY_WATCH,
     PAGE_SIZE,
     WATCH_TIMEOUT,
@@ -111,7 +112,8 @@ def endpointslice_informer(
     converter: Converter[EndpointSliceView] = endpointslice_from_dict,
     **options: Unpack[InformerOptions],
 ) -> Informer[EndpointSliceView]:
-    """An informer over discovery.k8s.io/v1 EndpointSlices (all namespaces)."""
+    """An informer over discovery.k8s.io/v1 EndpointSlices (all namespaces), in smaller list pages."""
+    options.setdefault("page_size", ENDPOINTSLICE_PAGE_SIZE)
     return _informer(api_client, "endpointslices", converter, options)
 
 

@@ -2,8 +2,12 @@
 
 ``ListerWatcher`` is all the informer knows of the API, so its tests can feed it pages, events, 410s and
 broken streams without HTTP. ``ClientListerWatcher`` is the one implementation, on the official
-``kubernetes`` client: responses are read raw (``_preload_content=False``) and parsed with ``json``, so
-the client's model classes are never built (at 100k objects they cost more than everything else).
+``kubernetes`` client: responses are read raw and parsed with ``json``, so the client's model classes are
+never built (at 100k objects they cost more than everything else). Requests go through the client's
+``ApiClient`` (configuration, authentication, TLS, proxies, retries: ``param_serialize`` + ``call_api``,
+what every generated function calls) on the kind's REST path, not through the generated ``CoreV1Api``:
+importing that module builds some 250 pydantic model classes for every core kind, about 20 MB of a
+node speaker's resident memory for functions that only format a URL.
 
 Contract: ``list`` returns one ``Page`` or raises (``Expired`` for a 410 on a continue token,
 ``ApiError`` for another error status, anything else for a connection failure);
@@ -15,11 +19,11 @@ called from another thread: it cuts the request in flight and refuses new ones.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -106,15 +110,48 @@ def load_api_client(kubeconfig: str | None = None) -> k8s_client.ApiClient:
     return k8s_client.ApiClient(configuration=cfg)
 
 
-#: resource -> (class in kubernetes.client, its all-namespaces or cluster-scoped list function).
-KINDS: dict[str, tuple[str, str]] = {
-    "services": ("CoreV1Api", "list_service_for_all_namespaces"),
-    "endpointslices": ("DiscoveryV1Api", "list_endpoint_slice_for_all_namespaces"),
-    "nodes": ("CoreV1Api", "list_node"),
+#: resource -> its all-namespaces or cluster-scoped collection path (the API reference's list paths).
+KINDS: dict[str, str] = {
+    "services": "/api/v1/services",
+    "endpointslices": "/apis/discovery.k8s.io/v1/endpointslices",
+    "nodes": "/api/v1/nodes",
 }
-#: resource -> (class, list function of one namespace): kinds read in one namespace only (Secrets: the
-#: RBAC Role grants bgpsvc its own namespace's referenced Secrets, never the cluster's).
-NAMESPACED_KINDS: dict[str, tuple[str, str]] = {"secrets": ("CoreV1Api", "list_namespaced_secret")}
+#: resource -> its path in one namespace: kinds read in one namespace only (Secrets: the RBAC Role grants
+#: bgpsvc its own namespace's referenced Secrets, never the cluster's).
+NAMESPACED_KINDS: dict[str, str] = {"secrets": "/api/v1/namespaces/{namespace}/secrets"}
+#: Query parameter names, as the generated list functions send them (their keyword -> the API's name).
+_QUERY = {
+    "field_selector": "fieldSelector",
+    "label_selector": "labelSelector",
+    "limit": "limit",
+    "_continue": "continue",
+    "watch": "watch",
+    "allow_watch_bookmarks": "allowWatchBookmarks",
+    "resource_version": "resourceVersion",
+    "timeout_seconds": "timeoutSeconds",
+}
+
+
+def rest_list_call(api_client: k8s_client.ApiClient, path: str) -> Callable[..., Any]:
+    """A list function on ``path`` with the generated functions' keywords and ``_preload_content=False``
+    behaviour: the raw urllib3 response, ``ApiException`` for a status outside 2xx."""
+
+    def call(*, _request_timeout: Any = None, _preload_content: bool = False, **kwargs: Any) -> Any:
+        query = [(_QUERY[k], v) for k, v in kwargs.items() if v is not None]
+        request = api_client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        resp = api_client.call_api(*request, _request_timeout=_request_timeout)
+        if not 200 <= resp.status <= 299:
+            resp.read()
+            raise ApiException.from_response(http_resp=resp, body=None, data=None)
+        return resp.response
+
+    return call
 
 
 def iter_lines(resp: Any) -> Iterator[bytes]:
@@ -174,11 +211,10 @@ class ClientListerWatcher:
         if call is not None:
             self._call = call
         elif namespace is not None and resource in NAMESPACED_KINDS:
-            api, method = NAMESPACED_KINDS[resource]
-            self._call = functools.partial(getattr(getattr(k8s_client, api)(api_client), method), namespace)
+            path = NAMESPACED_KINDS[resource].format(namespace=urllib.parse.quote(namespace, safe=""))
+            self._call = rest_list_call(api_client, path)
         elif namespace is None and resource in KINDS:
-            api, method = KINDS[resource]
-            self._call = getattr(getattr(k8s_client, api)(api_client), method)
+            self._call = rest_list_call(api_client, KINDS[resource])
         else:
             known = ", ".join([*KINDS, *(f"{k} (with a namespace)" for k in NAMESPACED_KINDS)])
             raise ValueError(f"unsupported resource {resource!r} (one of {known})")

@@ -31,6 +31,28 @@ def _ips(values: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _str(value: object) -> str:
+    """``str(value)``, interned: namespaces, types, label keys and values and Service names recur across
+    thousands of objects (10k Services: 100 namespaces, one EndpointSlice per Service naming it), and
+    ``json`` gives each occurrence a string of its own. Interned strings are freed when unused."""
+    return sys.intern(str(value))
+
+
+#: Tuples from a small domain (``spec.ipFamilies``), shared by every view that has them.
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared(value: tuple[str, ...]) -> tuple[str, ...]:
+    return _SHARED.setdefault(value, value) if len(_SHARED) < 64 else value
+
+
+def _pairs(mapping: object) -> tuple[tuple[str, str], ...]:
+    """A labels mapping as sorted (key, value) pairs of interned strings."""
+    if not isinstance(mapping, Mapping):
+        return ()
+    return tuple(sorted((_str(k), _str(v)) for k, v in mapping.items()))
+
+
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata") or {}
     return meta if isinstance(meta, Mapping) else {}
@@ -80,22 +102,21 @@ def service_from_dict(obj: Mapping[str, Any]) -> ServiceView:
     annotations = meta.get("annotations") or {}
     if not isinstance(annotations, Mapping):
         annotations = {}
-    labels = meta.get("labels") or {}
     families = spec.get("ipFamilies")
     return ServiceView(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        type=str(spec.get("type") or "ClusterIP"),
+        namespace=_str(meta.get("namespace", "")),
+        name=_str(meta.get("name", "")),
+        type=_str(spec.get("type") or "ClusterIP"),
         cluster_ips=_ips(cluster_ips),
         external_ips=_ips(spec.get("externalIPs")),
         lb_ips=lb_ips,
-        external_traffic_policy=str(spec.get("externalTrafficPolicy") or "Cluster"),
-        ip_families=tuple(f for f in families if f in IP_FAMILIES) if isinstance(families, list) else (),
+        external_traffic_policy=_str(spec.get("externalTrafficPolicy") or "Cluster"),
+        ip_families=_shared(tuple(f for f in families if f in IP_FAMILIES))
+        if isinstance(families, list)
+        else (),
         advertise=str(annotations.get(ADVERTISE_ANNOTATION, "true")).lower() != "false",
         headless=headless,
-        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-        if isinstance(labels, Mapping)
-        else (),
+        labels=_pairs(meta.get("labels")),
         annotations=_bgpsvc_annotations(annotations),
     )
 
@@ -198,11 +219,12 @@ def endpointslice_from_dict(obj: Mapping[str, Any], node: str | None = None) -> 
                 serving=serving,
             )
         )
+    service_name = labels.get(SERVICE_NAME_LABEL)
     return EndpointSliceView(
-        namespace=str(meta.get("namespace", "")),
+        namespace=_str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
-        service_name=labels.get(SERVICE_NAME_LABEL),
-        address_type=str(obj.get("addressType") or ""),
+        service_name=_str(service_name) if isinstance(service_name, str) else service_name,
+        address_type=_str(obj.get("addressType") or ""),
         endpoints=tuple(eps),
         any_ready=any_ready,
         any_serving=any_serving,
