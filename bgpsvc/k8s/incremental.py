@@ -6,10 +6,11 @@ only on the Service object, its EndpointSlices (the ``kubernetes.io/service-name
 that change the whole answer: the policy and this node's Node object. So ``IncrementalRoutes`` keeps
 the contributions and their sum -- reasons per prefix with reference counts (a prefix several Services
 want, a shared IP or a range's aggregate, goes only when the last one lets go), per-class counts, and
-the weights -- and an index slice -> Service. An ``update`` with the keys the informers changed
-recomputes only the Services those keys can affect, swaps their old contributions for the new ones and
-rebuilds the attributes of just the prefixes they touched. ``rebuild`` is the full recompute from a
-snapshot (the first reconcile, a relist, a Node or policy change, and periodically as a safety net).
+the weights -- and an index slice -> Service of the slices that can make a route on this node. An
+``update`` with the keys the informers changed recomputes only the Services those keys can affect,
+swaps their old contributions for the new ones and rebuilds the attributes of just the prefixes they
+touched. ``rebuild`` is the full recompute from a snapshot (the first reconcile, a relist, a Node or
+policy change, and periodically as a safety net).
 
 The result equals ``desired.evaluate`` of a snapshot of the same stores; a property test checks it on
 random event sequences (tests/k8s/test_incremental.py). Reads go through ``get`` on the live stores: a
@@ -18,7 +19,7 @@ change that lands while an update runs is in the next ``changes_since`` and is r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from typing import Protocol, TypeVar
@@ -32,10 +33,8 @@ from .desired import (
     Evaluation,
     Snapshot,
     contribution,
-    local_endpoints,
     node_eligible,
     range_reasons,
-    ready_anywhere,
 )
 from .policy import CLASS_PRIORITY, AdvertisePolicy
 from .reasons import AttrsCache, Problem, Reason, reason_order, route_attrs, service_extra
@@ -94,12 +93,7 @@ class IncrementalRoutes:
         if not node_eligible(snapshot, node, policy):
             inc.eligible = False
             return inc
-        local = local_endpoints(snapshot, node, policy.endpoint_policy)
-        anywhere = ready_anywhere(snapshot, policy.endpoint_policy) if inc._needs_anywhere else frozenset()
-        inc._ctx = ctx = Context.of(policy, node, local, anywhere)
-        for key, s in snapshot.slices.items():
-            if s.service_name:
-                inc._index(key, (s.namespace, s.service_name))
+        inc._ctx = ctx = inc._scan(snapshot.slices)
         touched: set[Prefix] = set()
         ranges = [(p, r) for p, r, _ in range_reasons(ctx, inc._weighted)]
         weighed = tuple((p, r.route_class, 0) for p, r, w in range_reasons(ctx, inc._weighted) if w)
@@ -109,7 +103,44 @@ class IncrementalRoutes:
             if c is not None:
                 inc._add(key, c, touched)
         inc._refresh(touched)
+        inc._ctx = replace(ctx, local={}, anywhere=frozenset())  # updates bring their own
         return inc
+
+    def _scan(self, slices: Mapping[Key, EndpointSliceView]) -> Context:
+        """One pass over every slice: ``Context.build``'s endpoint facts (``local_endpoints``,
+        ``ready_anywhere``; the property test holds them equal) and the index of the slices that
+        matter -- those with a counting endpoint on this node, or ready anywhere when a range asks.
+        A slice that matters to no route needs no index: changing it cannot change its Service's."""
+        node, ep_policy, needs_anywhere = self.node, self.policy.endpoint_policy, self._needs_anywhere
+        found: dict[tuple[Key, str], set[str]] = {}
+        anywhere: set[tuple[Key, str]] = set()
+        for key, s in slices.items():
+            name = s.service_name
+            if not name:
+                continue
+            svc: Key | None = None
+            if needs_anywhere and s.ready_anywhere(ep_policy):
+                svc = (s.namespace, name)
+                anywhere.add((svc, s.address_type))
+            for ep in s.endpoints:
+                if ep.node_name == node and ep.addresses and endpoint_counts(ep.ready, ep.serving, ep_policy):
+                    svc = svc or (s.namespace, name)
+                    found.setdefault((svc, s.address_type), set()).add(ep.addresses[0])
+            if svc is not None:
+                self._index(key, svc)
+        local = {k: tuple(sorted(v)) for k, v in found.items()}
+        return Context.of(self.policy, node, local, anywhere)
+
+    def _matters(self, s: EndpointSliceView) -> bool:
+        """Whether a slice can make a route (``_scan``'s test)."""
+        ep_policy = self.policy.endpoint_policy
+        if self._needs_anywhere and s.ready_anywhere(ep_policy):
+            return True
+        node = self.node
+        return any(
+            ep.node_name == node and ep.addresses and endpoint_counts(ep.ready, ep.serving, ep_policy)
+            for ep in s.endpoints
+        )
 
     # -- the incremental step -------------------------------------------------------------------------
 
@@ -131,7 +162,7 @@ class IncrementalRoutes:
                 affected.add(old)
                 self._unindex(key, old)
             s = slices.get(key)
-            if s is not None and s.service_name:
+            if s is not None and s.service_name and self._matters(s):
                 owner = (s.namespace, s.service_name)
                 self._index(key, owner)
                 affected.add(owner)
