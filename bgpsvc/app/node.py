@@ -180,7 +180,9 @@ class NodeSpeaker:
 
     def _apply(self, desired: Mapping[Prefix, RouteAttrs]) -> None:
         assert self.speaker is not None
-        self.speaker.set_routes({**self.static, **desired})
+        # A fresh dict of Prefix -> RouteAttrs that nothing else holds: the speaker may keep it as it is
+        # (no per-route conversion pass on every watch event).
+        self.speaker.set_routes({**self.static, **desired}, owned=True)
         self.speaker.release_initial()  # the first synced reconcile: the table is complete
 
     def _release_anyway(self) -> None:
@@ -301,6 +303,7 @@ class NodeSpeaker:
             incremental_mismatches=st.mismatches,
             event_to_update=rec.event_to_update.to_json(),
             event_to_update_processing=rec.event_to_update_processing.to_json(),
+            event_to_step=rec.event_to_step.to_json(),
         )
 
     def skip_drain(self) -> None:

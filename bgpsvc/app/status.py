@@ -43,6 +43,8 @@ class KubernetesStatus:
     #: debounce wait: count, sum, cumulative buckets and the recent samples, in seconds.
     event_to_update: dict[str, Any] = field(default_factory=dict)
     event_to_update_processing: dict[str, Any] = field(default_factory=dict)
+    #: Its first part: event arrival -> the reconcile step starting (informer thread hand-off, debounce).
+    event_to_step: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,8 @@ class Reconciler:
         #: Watch event -> UPDATE written, with and without the debounce wait (``latency``).
         self.event_to_update = LatencyHistogram()
         self.event_to_update_processing = LatencyHistogram()
+        #: Its first part: watch event arrival -> this loop starting the step (thread hand-off, debounce).
+        self.event_to_step = LatencyHistogram()
         self._inc: IncrementalRoutes | None = None
         self._versions: dict[str, int] = {}
         self._full_at = 0.0
@@ -160,6 +162,7 @@ class Reconciler:
             "routes_held_by_damping": len(self.result.held) if self.result is not None else 0,
             "annotation_problems": [str(p) for p in self.result.problems] if self.result is not None else [],
             "event_to_update_seconds": self.event_to_update.to_json(),
+            "event_to_step_seconds": self.event_to_step.to_json(),
             "informers": {
                 name: {
                     "synced": s.synced,
@@ -192,7 +195,7 @@ class Reconciler:
         if received and (changes.announced or changes.withdrawn or changes.changed):
             # The speaker writes the UPDATEs in a callback it scheduled with call_soon during apply;
             # callbacks run in order, so this one runs right after the bytes went to the transports.
-            self._loop.call_soon(self._written, received, self._waited)
+            self._loop.call_soon(self._written, received, self._waited, t0)
         if previous is None or result.problems != previous.problems:
             known = set(previous.problems) if previous is not None else set()
             for problem in result.problems:
@@ -217,11 +220,12 @@ class Reconciler:
             )
         return result.routes
 
-    def _written(self, received: tuple[float, ...], waited: float) -> None:
+    def _written(self, received: tuple[float, ...], waited: float, started: float) -> None:
         now = time.perf_counter()
         for t in received:
             self.event_to_update.observe(now - t)
             self.event_to_update_processing.observe(max(0.0, now - t - waited))
+            self.event_to_step.observe(max(0.0, started - t))
 
     def _tracked(self) -> dict[str, Changes] | None:
         """What changed in each store since the last step, or None if a store cannot say."""

@@ -138,13 +138,21 @@ def finish_step(
     if routes is not wanted:
         # A withdrawal held back by damping keeps its class (and its count) until it goes.
         classes = {p: classes.get(p) or (previous.classes.get(p, "") if previous else "") for p in routes}
-    by_class: dict[str, int] = {}
-    for cls in classes.values():
-        by_class[cls] = by_class.get(cls, 0) + 1
     # Without damping (routes is wanted, before was the previous wanted) only ``changed`` can differ.
     exact = changed is not None and routes is wanted and previous is not None and before is previous.wanted
     new: Iterable[Prefix] = changed if exact and changed is not None else routes
     old: Iterable[Prefix] = changed if exact and changed is not None else before
+    if exact and previous is not None and changed is not None:
+        by_class = dict(previous.stats.by_class)
+        for p in changed:
+            for cls, delta in ((previous.classes.get(p), -1), (classes.get(p), 1)):
+                if cls is not None:
+                    by_class[cls] = by_class.get(cls, 0) + delta
+        by_class = {cls: n for cls, n in by_class.items() if n}
+    else:
+        by_class = {}
+        for cls in classes.values():
+            by_class[cls] = by_class.get(cls, 0) + 1
     stats = StepStats(
         routes=len(routes),
         by_class=tuple(sorted(by_class.items())),

@@ -5,6 +5,7 @@ equals ``desired_routes``; plus the Store's change log it runs on."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -329,6 +330,7 @@ def test_reconciler_results_equal_full_recompute(
             assert applied[-1] == desired_routes(snap, node, policy)
             assert rec.classes == {p: route_class(r) for p, r in explain(snap, node, policy).items()}
             assert rec.result is not None and rec.result.problems == evaluate(snap, node, policy).problems
+            assert dict(rec.result.stats.by_class) == dict(Counter(rec.classes.values()))
             if kind in ("services", "slices") and not relist:
                 assert rec.stats.full == 1 + node_changes  # the rest was incremental
         assert rec.stats.mismatches == 0
