@@ -12,7 +12,10 @@ swaps their old contributions for the new ones and rebuilds the attributes of ju
 touched. ``rebuild`` is the full recompute from a snapshot (the first reconcile, a relist, a Node or
 policy change, and periodically as a safety net).
 
-The result equals ``desired.evaluate`` of a snapshot of the same stores; a property test checks it on
+``IncrementalPolicySet`` does the same for BGPAdvertisements (CRD-driven policy): one state per
+advertisement, its serviceSelector applied on read, merged per changed prefix as ``PolicySet.explain``.
+
+The result equals ``desired.evaluate`` (``PolicySet.explain``) of a snapshot of the same stores; a property test checks it on
 random event sequences (tests/k8s/test_incremental.py). Reads go through ``get`` on the live stores: a
 change that lands while an update runs is in the next ``changes_since`` and is recomputed then.
 """
@@ -26,6 +29,7 @@ from typing import Protocol, TypeVar
 
 from ..rib import RouteAttrs
 from ..wire import Prefix
+from .advertise import PolicySet, merge_attrs
 from .annotations import ServiceAttrs
 from .desired import (
     Context,
@@ -36,6 +40,7 @@ from .desired import (
     node_eligible,
     range_reasons,
 )
+from .labels import LabelSelector
 from .policy import CLASS_PRIORITY, AdvertisePolicy
 from .reasons import AttrsCache, Problem, Reason, reason_order, route_attrs, service_extra
 from .views import EndpointSliceView, Key, ServiceView, endpoint_counts
@@ -301,9 +306,91 @@ class IncrementalRoutes:
         return Evaluation(reasons, dict(self.routes), dict(self.weights), self.problems)
 
 
-def same_answer(a: IncrementalRoutes, b: IncrementalRoutes) -> bool:
+class _Selected:
+    """The Services a BGPAdvertisement's serviceSelector picks, read through the live store."""
+
+    def __init__(self, services: Getter[ServiceView], selector: LabelSelector) -> None:
+        self.services, self.selector = services, selector
+
+    def get(self, key: Key, /) -> ServiceView | None:
+        svc = self.services.get(key)
+        return svc if svc is not None and self.selector.matches(dict(svc.labels)) else None
+
+
+class IncrementalPolicySet:
+    """``PolicySet.explain`` kept up to date: one ``IncrementalRoutes`` per advertisement, merged per
+    changed prefix as ``PolicySet.explain`` merges them (``merge_attrs``; the winning class over all)."""
+
+    def __init__(self, node: str, policy: PolicySet, parts: tuple[IncrementalRoutes, ...]) -> None:
+        self.node, self.policy, self.parts = node, policy, parts
+        self.routes: dict[Prefix, RouteAttrs] = {}
+        self.classes: dict[Prefix, str] = {}
+        self.problems: tuple[Problem, ...] = ()  # PolicySet results carry none
+        self._merged: dict[tuple[RouteAttrs, ...], RouteAttrs] = {}
+
+    @classmethod
+    def rebuild(cls, snapshot: Snapshot, node: str, policy: PolicySet) -> IncrementalPolicySet:
+        """Everything from a snapshot (``PolicySet.explain``'s answer)."""
+        parts = []
+        for entry in policy.entries:
+            snap = snapshot
+            if entry.services is not None:
+                sel = entry.services
+                services = {k: v for k, v in snapshot.services.items() if sel.matches(dict(v.labels))}
+                snap = Snapshot(services, snapshot.slices, snapshot.nodes)
+            parts.append(IncrementalRoutes.rebuild(snap, node, entry.policy))
+        inc = cls(node, policy, tuple(parts))
+        inc._merge({p for part in parts for p in part.routes})
+        return inc
+
+    def update(
+        self,
+        services: Getter[ServiceView],
+        slices: Getter[EndpointSliceView],
+        service_keys: Iterable[Key],
+        slice_keys: Iterable[Key],
+    ) -> set[Prefix]:
+        """``IncrementalRoutes.update`` for each advertisement; returns the prefixes that changed."""
+        service_keys, slice_keys = frozenset(service_keys), frozenset(slice_keys)
+        touched: set[Prefix] = set()
+        for entry, part in zip(self.policy.entries, self.parts, strict=True):
+            selected = services if entry.services is None else _Selected(services, entry.services)
+            touched |= part.update(selected, slices, service_keys, slice_keys)
+        return self._merge(touched)
+
+    def _merge(self, touched: Iterable[Prefix]) -> set[Prefix]:
+        changed: set[Prefix] = set()
+        for prefix in touched:
+            wanted = [part for part in self.parts if prefix in part.routes]
+            if not wanted:
+                if self.routes.pop(prefix, None) is not None:
+                    del self.classes[prefix]
+                    changed.add(prefix)
+                continue
+            key = tuple(part.routes[prefix] for part in wanted)
+            attrs = self._merged.get(key) or self._merged.setdefault(key, merge_attrs(key))
+            classes = {part.classes[prefix] for part in wanted}
+            cls = next(c for c in CLASS_PRIORITY if c in classes)
+            if self.routes.get(prefix) != attrs or self.classes.get(prefix) != cls:
+                self.routes[prefix], self.classes[prefix] = attrs, cls
+                changed.add(prefix)
+        return changed
+
+    def evaluation(self) -> Evaluation:
+        """Reasons (the union over advertisements, sorted) and merged routes: for tests."""
+        reasons: dict[Prefix, set[Reason]] = {}
+        for part in self.parts:
+            for p, why in part.evaluation().reasons.items():
+                reasons.setdefault(p, set()).update(why)
+        explained = {p: tuple(sorted(r, key=reason_order)) for p, r in reasons.items()}
+        return Evaluation(explained, dict(self.routes))
+
+
+def same_answer(
+    a: IncrementalRoutes | IncrementalPolicySet, b: IncrementalRoutes | IncrementalPolicySet
+) -> bool:
     """Whether two states advertise the same routes with the same classes and problems."""
     return a.routes == b.routes and a.classes == b.classes and a.problems == b.problems
 
 
-__all__ = ["Getter", "IncrementalRoutes", "same_answer"]
+__all__ = ["Getter", "IncrementalPolicySet", "IncrementalRoutes", "same_answer"]

@@ -29,7 +29,7 @@ from ..rib import RouteAttrs
 from ..wire import Prefix
 from .advertise import PolicySet
 from .desired import AdvertisePolicy, Snapshot
-from .incremental import IncrementalRoutes, same_answer
+from .incremental import IncrementalPolicySet, IncrementalRoutes, same_answer
 from .latency import LatencyHistogram
 from .step import StepResult, StepStats, finish_step, reconcile_step, unchanged_step
 from .store import Changes
@@ -111,7 +111,7 @@ class Reconciler:
         self.event_to_update_processing = LatencyHistogram()
         #: Its first part: watch event arrival -> this loop starting the step (thread hand-off, debounce).
         self.event_to_step = LatencyHistogram()
-        self._inc: IncrementalRoutes | None = None
+        self._inc: IncrementalRoutes | IncrementalPolicySet | None = None
         self._versions: dict[str, int] = {}
         self._full_at = 0.0
         self._waited = 0.0  # debounce sleep before this step (set by ``run``)
@@ -240,7 +240,7 @@ class Reconciler:
     def _step(self, previous: StepResult | None, now: float) -> tuple[StepResult, tuple[float, ...]]:
         """One step, incremental when the stores can say what changed and nothing global did."""
         policy = self.policy
-        changes = self._tracked() if isinstance(policy, AdvertisePolicy) else None
+        changes = self._tracked()
         received = tuple(t for c in (changes or {}).values() for t in c.received)
         inc = self._inc
         if (
@@ -277,7 +277,9 @@ class Reconciler:
             return self._full(result, now, inc), received
         return result, received
 
-    def _full(self, previous: StepResult | None, now: float, check: IncrementalRoutes | None) -> StepResult:
+    def _full(
+        self, previous: StepResult | None, now: float, check: IncrementalRoutes | IncrementalPolicySet | None
+    ) -> StepResult:
         """Recompute everything from a snapshot; with ``check``, warn if it differs from that state."""
         self.stats.full += 1
         self._full_at = now + self.full_every
@@ -292,10 +294,15 @@ class Reconciler:
             assert node_view is None or isinstance(node_view, NodeView)
             self.on_node(node_view)
         policy = self.policy
-        if not isinstance(policy, AdvertisePolicy) or min(versions.values()) < 0:
-            self._inc = None
+        if min(versions.values()) < 0:
+            self._inc = None  # sources that cannot say what changed: a full step every time
             return reconcile_step(snap, self.node, policy, previous, now)
-        inc = self._inc = IncrementalRoutes.rebuild(snap, self.node, policy)
+        inc: IncrementalRoutes | IncrementalPolicySet
+        if isinstance(policy, AdvertisePolicy):
+            inc = IncrementalRoutes.rebuild(snap, self.node, policy)
+        else:
+            inc = IncrementalPolicySet.rebuild(snap, self.node, policy)
+        self._inc = inc
         if check is not None and versions == self._versions and not same_answer(check, inc):
             self.stats.mismatches += 1
             log.warning(

@@ -14,9 +14,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bgpsvc.k8s.desired import AdvertisePolicy, Snapshot, desired_routes, evaluate, explain, route_class
-from bgpsvc.k8s.incremental import IncrementalRoutes
-from bgpsvc.k8s.reconcile import Reconciler
+from bgpsvc.k8s.advertise import PolicyEntry, PolicySet
+from bgpsvc.k8s.desired import (
+    CLUSTER_IP,
+    CLUSTER_RANGE,
+    EXTERNAL_IP,
+    LOADBALANCER_IP,
+    AdvertisePolicy,
+    Snapshot,
+    desired_routes,
+    evaluate,
+    explain,
+    route_class,
+)
+from bgpsvc.k8s.incremental import IncrementalPolicySet, IncrementalRoutes
+from bgpsvc.k8s.labels import selector_from_dict
+from bgpsvc.k8s.reconcile import Reconciler, reconcile_step
 from bgpsvc.k8s.store import Changes, Store
 from bgpsvc.k8s.views import Endpoint, EndpointSliceView, Key, NodeView, ServiceView
 from bgpsvc.rib import RouteAttrs
@@ -73,6 +86,7 @@ def services(draw: st.DrawFn) -> ServiceView:
         advertise=draw(st.integers(0, 9)) > 0,
         headless=draw(st.integers(0, 9)) == 0,
         annotations=draw(st.sampled_from([(), (), *ANNOTATION_SETS])),
+        labels=draw(st.sampled_from([(), (("team", "a"),), (("team", "b"),)])),
     )
 
 
@@ -182,6 +196,49 @@ def test_incremental_equals_full_after_every_event(
         assert got.weights == full.weights
         assert got.problems == full.problems
         assert inc.classes == {p: route_class(r) for p, r in full.reasons.items()}
+
+
+@st.composite
+def policy_sets(draw: st.DrawFn) -> PolicySet:
+    """One or two BGPAdvertisements, each for every Service or those of one team."""
+    entries = []
+    for i in range(draw(st.integers(1, 2))):
+        team = draw(st.sampled_from([None, "a", "b"]))
+        selector = None if team is None else selector_from_dict({"matchLabels": {"team": team}}, "sel")
+        pref, med = draw(st.sampled_from([None, 100, 200])), draw(st.sampled_from([None, 5, 9]))
+        classes = (CLUSTER_IP, CLUSTER_RANGE, EXTERNAL_IP, LOADBALANCER_IP)
+        attrs = {c: RouteAttrs(local_pref=pref, med=med, communities=(i, j)) for j, c in enumerate(classes)}
+        entries.append(PolicyEntry(f"adv-{i}", replace(draw(policies()), attributes=attrs), selector))
+    return PolicySet(tuple(entries))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    initial(), st.lists(events, min_size=3, max_size=20), st.sampled_from(["node-a", *NODES]), policy_sets()
+)
+def test_incremental_policy_set_equals_explain_after_every_event(
+    start: list[object], evs: list[tuple[Any, ...]], node: str, policy: PolicySet
+) -> None:
+    """BGPAdvertisements (CRD-driven policy): the same property against ``PolicySet.explain``."""
+    cluster = Cluster()
+    for view in start:
+        cluster.apply(("put", view))
+    inc = IncrementalPolicySet.rebuild(cluster.snapshot(), node, policy)
+    versions = {k: s.version for k, s in cluster.stores.items()}
+    for ev in evs:
+        cluster.apply(ev)
+        changes = {k: s.changes_since(versions[k]) for k, s in cluster.stores.items()}
+        versions = {k: c.version for k, c in changes.items()}
+        if changes["nodes"].keys:
+            inc = IncrementalPolicySet.rebuild(cluster.snapshot(), node, policy)
+        else:
+            svc_keys, slice_keys = changes["services"].keys, changes["slices"].keys
+            assert svc_keys is not None and slice_keys is not None
+            inc.update(cluster.stores["services"], cluster.stores["slices"], svc_keys, slice_keys)
+        explained, routes = policy.explain(cluster.snapshot(), node)
+        assert inc.evaluation().reasons == explained
+        assert inc.routes == routes
+        assert inc.classes == {p: route_class(r) for p, r in explained.items()}
 
 
 def test_update_reports_exactly_the_prefixes_that_changed() -> None:
@@ -432,5 +489,43 @@ def test_endpoint_of_another_node_is_ignored_but_an_endpoint_object_change_is_no
         rec.reconcile_once()
         await asyncio.sleep(0)
         assert rec.result.stats.announced == 1 and rec.event_to_update.count == 1
+
+    asyncio.run(run())
+
+
+def test_reconciler_keeps_a_policy_set_incrementally() -> None:
+    """CRD-driven policy goes through the incremental path too, and equals ``reconcile_step``."""
+    team_a = selector_from_dict({"matchLabels": {"team": "a"}}, "sel")
+    policy = PolicySet(
+        (PolicyEntry("all", POLICY), PolicyEntry("team-a", replace(POLICY, attributes={}), team_a))
+    )
+
+    async def run() -> None:
+        cluster = Cluster()
+        for store in cluster.stores.values():
+            store.replace({})
+        stores = cluster.stores
+        applied: list[Mapping[Prefix, RouteAttrs]] = []
+        rec = Reconciler(
+            Source(stores["services"]),
+            Source(stores["slices"]),
+            Source(stores["nodes"]),
+            node="node-a",
+            policy=policy,
+            apply=applied.append,
+            debounce=0,
+        )
+        rec.reconcile_once()
+        web = svc("web", ("10.96.0.10",), labels=(("team", "a"),))
+        for ev in (
+            ("put", web),
+            ("put", eps("web", "IPv4", ("10.244.1.5", "node-a", True))),
+            ("put", replace(web, labels=(("team", "b"),))),
+            ("delete", "services", 0),
+        ):
+            cluster.apply(ev)
+            rec.reconcile_once()
+            assert applied[-1] == reconcile_step(cluster.snapshot(), "node-a", policy, None).routes
+        assert rec.stats.full == 1 and rec.stats.incremental == 4
 
     asyncio.run(run())
