@@ -182,6 +182,7 @@ def parse_kubernetes(
         kubeconfig=s.get("kubeconfig", to_str, None) or env.get("KUBECONFIG"),
         policy=_policy(s, env),
         debounce=s.get("debounce", to_number, 0.01),
+        full_resync=s.get("full_resync", to_number, 300.0),
         local_as_key=s.get("local_as_key", to_str, "bgpsvc.io/local-as"),
         router_id_from_node=not router_id_given,
         node_selectors=dict(selectors),

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from ..fsm import PeerStatus
@@ -116,7 +121,7 @@ def _add_peer(m: dict[str, Family], p: PeerStatus) -> None:
         m["bfd_held"].add_metric([name], 1.0 if bfd.holding else 0.0)
 
 
-def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family]:
+def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family | HistogramMetricFamily]:
     desired_by_class = GaugeMetricFamily(
         "bgpsvc_routes_by_class", "Desired routes per route class", labels=["class"]
     )
@@ -136,6 +141,29 @@ def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family]:
     for res, info in k8s.informers.items():
         relists.add_metric([res], info.relists)
     yield from (desired_by_class, rec, rec_time, last, reach, synced, relists)
+    kinds = CounterMetricFamily("bgpsvc_reconciles_by_kind", "Reconcile passes by kind", labels=["kind"])
+    kinds.add_metric(["incremental"], k8s.reconciles_incremental)
+    kinds.add_metric(["full"], k8s.reconciles_full)
+    mismatches = CounterMetricFamily(
+        "bgpsvc_reconcile_incremental_mismatches",
+        "Periodic full recomputes whose answer differed from the incremental one (a bug; logged)",
+    )
+    mismatches.add_metric([], k8s.incremental_mismatches)
+    yield from (kinds, mismatches)
+    for name, doc, data in (
+        (
+            "bgpsvc_event_to_update_seconds",
+            "Watch event received -> the UPDATE it caused written to the peers' transports",
+            k8s.event_to_update,
+        ),
+        (
+            "bgpsvc_event_to_update_processing_seconds",
+            "The same, without the time the reconcile loop waited to coalesce a burst (debounce)",
+            k8s.event_to_update_processing,
+        ),
+    ):
+        if data:
+            yield HistogramMetricFamily(name, doc, buckets=data["buckets"], sum_value=data["sum"])
 
 
 class StatusCollector(Collector):
@@ -144,7 +172,7 @@ class StatusCollector(Collector):
     def __init__(self, status: Callable[[], AppStatus]) -> None:
         self.status = status
 
-    def collect(self) -> Iterator[Family]:
+    def collect(self) -> Iterator[Family | HistogramMetricFamily]:
         st = self.status()
         m = _peer_families()
         for p in st.speaker.peers:

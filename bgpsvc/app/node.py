@@ -157,6 +157,7 @@ class NodeSpeaker:
             apply=self._apply,
             on_node=self._node_changed,
             debounce=self.kube.debounce,
+            full_every=self.kube.full_resync,
         )
         self._task = asyncio.create_task(self.reconciler.run())
         if self.cluster is not None:
@@ -179,7 +180,9 @@ class NodeSpeaker:
 
     def _apply(self, desired: Mapping[Prefix, RouteAttrs]) -> None:
         assert self.speaker is not None
-        self.speaker.set_routes({**self.static, **desired})
+        # A fresh dict of Prefix -> RouteAttrs that nothing else holds: the speaker may keep it as it is
+        # (no per-route conversion pass on every watch event).
+        self.speaker.set_routes({**self.static, **desired}, owned=True)
         self.speaker.release_initial()  # the first synced reconcile: the table is complete
 
     def _release_anyway(self) -> None:
@@ -295,6 +298,12 @@ class NodeSpeaker:
             routes=st.routes,
             routes_by_class=dict(st.by_class),
             informers=informers,
+            reconciles_incremental=st.incremental,
+            reconciles_full=st.full,
+            incremental_mismatches=st.mismatches,
+            event_to_update=rec.event_to_update.to_json(),
+            event_to_update_processing=rec.event_to_update_processing.to_json(),
+            event_to_step=rec.event_to_step.to_json(),
         )
 
     def skip_drain(self) -> None:
@@ -319,7 +328,8 @@ class NodeSpeaker:
             self.cluster.mark_dirty()
         self._apply_config()
         if self.reconciler is not None:
-            self.reconciler.mark_dirty()
+            self.reconciler.debounce, self.reconciler.full_every = kube.debounce, kube.full_resync
+            self.reconciler.resync()  # a configuration change: recompute everything
         elif self.speaker is not None:
             self.speaker.set_routes(self.static)
 

@@ -35,6 +35,16 @@ class KubernetesStatus:
     routes: int
     routes_by_class: dict[str, int] = field(default_factory=dict)
     informers: dict[str, InformerStatus] = field(default_factory=dict)
+    #: Steps that recomputed only what changed, full recomputes, and full ones that found them wrong.
+    reconciles_incremental: int = 0
+    reconciles_full: int = 0
+    incremental_mismatches: int = 0
+    #: Watch event arrival -> UPDATE written (``LatencyHistogram.to_json``), and the same without the
+    #: debounce wait: count, sum, cumulative buckets and the recent samples, in seconds.
+    event_to_update: dict[str, Any] = field(default_factory=dict)
+    event_to_update_processing: dict[str, Any] = field(default_factory=dict)
+    #: Its first part: event arrival -> the reconcile step starting (informer thread hand-off, debounce).
+    event_to_step: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,13 @@ class KubernetesConfig:
     debounce: float = field(
         default=0.01, metadata=doc("seconds to coalesce a burst of watch events before reconciling")
     )
+    full_resync: float = field(
+        default=300.0,
+        metadata=doc(
+            "seconds between full recomputes of the desired routes (watch events recompute only the "
+            "Services they touch; the full one is the safety net and checks them)"
+        ),
+    )
     local_as_key: str = field(
         default="bgpsvc.io/local-as",
         metadata=doc("node label or annotation whose value overrides local_as on that node"),

@@ -33,14 +33,15 @@ Rules (the product's contract, see README and docs/traffic.md):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from operator import attrgetter
 
 from ..rib import RouteAttrs
-from ..wire import AS_TRANS, ExtendedCommunity, Prefix
+from ..wire import Prefix
 from .addresses import Range, containing, parse_ip, ranges_of
-from .annotations import ServiceAttrs, combined, service_attrs
+from .annotations import ServiceAttrs, service_attrs
 from .policy import (
     CLASS_PRIORITY,
     CLUSTER_IP,
@@ -49,6 +50,7 @@ from .policy import (
     LOADBALANCER_IP,
     AdvertisePolicy,
 )
+from .reasons import Problem, Reason, attributes, reason_order, route_class, routes_from
 from .views import EXCLUDE_LB_LABEL, EndpointSliceView, Key, NodeView, ServiceView, endpoint_counts
 
 __all__ = [
@@ -58,10 +60,12 @@ __all__ = [
     "EXTERNAL_IP",
     "LOADBALANCER_IP",
     "AdvertisePolicy",
+    "Contribution",
     "Evaluation",
     "Problem",
     "Reason",
     "Snapshot",
+    "contribution",
     "desired_routes",
     "evaluate",
     "explain",
@@ -81,32 +85,6 @@ class Snapshot:
     services: Mapping[Key, ServiceView] = field(default_factory=dict)
     slices: Mapping[Key, EndpointSliceView] = field(default_factory=dict)
     nodes: Mapping[Key, NodeView] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Reason:
-    """Why a prefix is advertised: its class, the Service (if any) and the local endpoints that justify it."""
-
-    route_class: str
-    service: Key | None = None
-    endpoints: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        if self.service is None:
-            return self.route_class
-        text = f"{self.route_class} {self.service[0]}/{self.service[1]}"
-        return f"{text} (endpoints {', '.join(self.endpoints)})" if self.endpoints else text
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Problem:
-    """A Service whose annotations could not be used (it is advertised with the class attributes)."""
-
-    service: Key
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.service[0]}/{self.service[1]}: {self.text}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +160,7 @@ class Context:
     #: (class, its ranges, the Service's addresses of that class) for every class
     classes: tuple[_Class, ...]
     local: Mapping[tuple[Key, str], tuple[str, ...]]
-    anywhere: frozenset[tuple[Key, str]]
+    anywhere: AbstractSet[tuple[Key, str]]
     #: The classes with ranges, for Local Services; those where a Cluster-policy Service's address can
     #: need a route or a weight, for the others.
     for_local: tuple[_Class, ...] = ()
@@ -191,6 +169,23 @@ class Context:
     @classmethod
     def build(cls, snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> Context:
         """Precompute the per-snapshot parts."""
+        needs_anywhere = any(s.require_ready_endpoint for s in policy.ranges)
+        return cls.of(
+            policy,
+            node,
+            local_endpoints(snapshot, node, policy.endpoint_policy),
+            ready_anywhere(snapshot, policy.endpoint_policy) if needs_anywhere else frozenset(),
+        )
+
+    @classmethod
+    def of(
+        cls,
+        policy: AdvertisePolicy,
+        node: str,
+        local: Mapping[tuple[Key, str], tuple[str, ...]],
+        anywhere: AbstractSet[tuple[Key, str]],
+    ) -> Context:
+        """A context from the policy and given endpoint facts (the incremental reconcile's, per Service)."""
         classes: list[_Class] = []
         for_cluster: list[_Class] = []
         for name, nets, attr in (
@@ -208,13 +203,12 @@ class Context:
                 or any(r[4].host_routes_only for r in entry[1])
             ):
                 for_cluster.append(entry)
-        needs_anywhere = any(s.require_ready_endpoint for s in policy.ranges)
         return cls(
             policy,
             node,
             tuple(classes),
-            local_endpoints(snapshot, node, policy.endpoint_policy),
-            ready_anywhere(snapshot, policy.endpoint_policy) if needs_anywhere else frozenset(),
+            local,
+            anywhere,
             tuple(c for c in classes if c[1]),
             tuple(for_cluster),
         )
@@ -273,129 +267,100 @@ def decide(
     return Prefix.from_network(net), Reason(cls, key), len(eps)
 
 
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one Service adds to a node's routes: ``evaluate`` sums them; the incremental reconcile keeps
+    one per Service and swaps it when the Service or its EndpointSlices change."""
+
+    reasons: tuple[tuple[Prefix, Reason], ...] = ()
+    #: (prefix, weighted class, this Service's local endpoints behind it), once per route.
+    counts: tuple[tuple[Prefix, str, int], ...] = ()
+    problem: Problem | None = None
+    #: Its annotation attributes, when they parse.
+    attrs: ServiceAttrs | None = None
+
+
+def contribution(ctx: Context, key: Key, svc: ServiceView, weighted: AbstractSet[str]) -> Contribution | None:
+    """The routes one Service calls for on this node (the module docstring's rules); None: nothing."""
+    if svc.type == "ExternalName" or svc.headless or not svc.advertise:
+        return None  # service_skip, inline: this runs once per Service per full reconcile
+    problem: Problem | None = None
+    extra: ServiceAttrs | None = None
+    if svc.annotations:
+        parsed = service_attrs(svc.annotations)
+        if isinstance(parsed, str):
+            problem = Problem(key, parsed)
+        else:
+            extra = parsed
+    families: tuple[str, ...] | None = None
+    reasons: list[tuple[Prefix, Reason]] = []
+    counts: dict[tuple[Prefix, str], int] = {}
+    for cls, ranges, addresses in (
+        ctx.for_local if svc.external_traffic_policy == "Local" else ctx.for_cluster
+    ):
+        ips = addresses(svc)
+        if not ips:
+            continue
+        if families is None:
+            families = svc.ip_families or service_families(svc)
+        for ip in ips:
+            d = decide(ctx, cls, ranges, svc, ip, key=key, families=families)
+            if isinstance(d, str):
+                continue
+            prefix, reason, n = d
+            if reason is not None:
+                reasons.append((prefix, reason))
+            w_cls = reason.route_class if reason is not None else CLUSTER_RANGE
+            if w_cls in weighted and (prefix, w_cls) not in counts:
+                counts[(prefix, w_cls)] = n  # a Service's endpoints count once per route
+    if not reasons and not counts and problem is None and extra is None:
+        return None
+    return Contribution(tuple(reasons), tuple((p, c, n) for (p, c), n in counts.items()), problem, extra)
+
+
+def range_reasons(ctx: Context, weighted: AbstractSet[str]) -> Iterator[tuple[Prefix, Reason, bool]]:
+    """Each aggregate range's own reason, and whether its route carries a weight."""
+    for name, ranges, _ in ctx.classes:
+        for r in ranges:
+            if not r[4].host_routes_only:
+                agg_cls = CLUSTER_RANGE if name == CLUSTER_IP else name
+                yield Prefix.from_network(r[3]), Reason(agg_cls), agg_cls in weighted
+
+
 def evaluate(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> Evaluation:
     """Every prefix ``node`` advertises, with reasons (sorted), attributes, weights and problems."""
     if not node_eligible(snapshot, node, policy):
         return Evaluation({}, {})
     ctx = Context.build(snapshot, node, policy)
-    weighted = set(policy.link_bandwidth.classes)
+    weighted = frozenset(policy.link_bandwidth.classes)
     reasons: dict[Prefix, set[Reason]] = {}
     counts: dict[tuple[Prefix, str], int] = {}
-    for name, ranges, _ in ctx.classes:
-        for r in ranges:
-            if not r[4].host_routes_only:
-                agg_cls = CLUSTER_RANGE if name == CLUSTER_IP else name
-                prefix = Prefix.from_network(r[3])
-                reasons.setdefault(prefix, set()).add(Reason(agg_cls))
-                if agg_cls in weighted:
-                    counts.setdefault((prefix, agg_cls), 0)
+    for prefix, reason, weighed in range_reasons(ctx, weighted):
+        reasons.setdefault(prefix, set()).add(reason)
+        if weighed:
+            counts.setdefault((prefix, reason.route_class), 0)
     problems: list[Problem] = []
-    annotated = False
+    svc_attrs: dict[Key, ServiceAttrs] = {}
     for key, svc in snapshot.services.items():
-        if svc.type == "ExternalName" or svc.headless or not svc.advertise:
-            continue  # service_skip, inline: this loop runs once per Service per reconcile
-        if svc.annotations:
-            parsed = service_attrs(svc.annotations)
-            annotated = annotated or parsed is not None
-            if isinstance(parsed, str):
-                problems.append(Problem(key, parsed))
-        families: tuple[str, ...] | None = None
-        seen: set[tuple[Prefix, str]] | None = set() if weighted else None
-        for cls, ranges, addresses in (
-            ctx.for_local if svc.external_traffic_policy == "Local" else ctx.for_cluster
-        ):
-            ips = addresses(svc)
-            if not ips:
-                continue
-            if families is None:
-                families = svc.ip_families or service_families(svc)
-            for ip in ips:
-                d = decide(ctx, cls, ranges, svc, ip, key=key, families=families)
-                if isinstance(d, str):
-                    continue
-                prefix, reason, n = d
-                if reason is not None:
-                    reasons.setdefault(prefix, set()).add(reason)
-                w_cls = reason.route_class if reason is not None else CLUSTER_RANGE
-                if seen is not None and w_cls in weighted and (prefix, w_cls) not in seen:
-                    seen.add((prefix, w_cls))  # a Service's endpoints count once per route
-                    counts[(prefix, w_cls)] = counts.get((prefix, w_cls), 0) + n
-    explained = {p: tuple(sorted(r, key=reason_order)) for p, r in reasons.items()}
-    routes, weights = _attributes(snapshot, policy, explained, counts, annotated)
-    return Evaluation(explained, routes, weights, tuple(sorted(problems)))
-
-
-def reason_order(r: Reason) -> tuple[str, Key, tuple[str, ...]]:
-    """Sort key of reasons: a range's own reason (no Service) first within its class."""
-    return (r.route_class, r.service or ("", ""), r.endpoints)
-
-
-def _attributes(
-    snapshot: Snapshot,
-    policy: AdvertisePolicy,
-    explained: Mapping[Prefix, tuple[Reason, ...]],
-    counts: Mapping[tuple[Prefix, str], int],
-    annotated: bool,
-) -> tuple[dict[Prefix, RouteAttrs], dict[Prefix, int]]:
-    """Each prefix's attributes: class, Service annotations, Link Bandwidth (RFC 10005)."""
-    if not annotated and not counts:
-        return routes_from(explained, policy), {}
-    lb = policy.link_bandwidth
-    asn = lb.asn if lb.asn is not None else AS_TRANS
-    built: dict[tuple[str, ServiceAttrs | None, int | None], RouteAttrs] = {}
-    routes: dict[Prefix, RouteAttrs] = {}
-    weights: dict[Prefix, int] = {}
-    for prefix, reasons in explained.items():
-        cls = route_class(reasons)
-        extra = _service_attrs(snapshot, reasons, cls) if annotated else None
-        count = counts.get((prefix, cls))
-        if count is not None:
-            weights[prefix] = count
-        key = (cls, extra, count)
-        attrs = built.get(key)
-        if attrs is None:
-            attrs = policy.attrs(cls)
-            if extra is not None:
-                attrs = extra.merge(attrs)
-            if count is not None:
-                community = ExtendedCommunity.link_bandwidth(asn, lb.bytes_per_second(count), lb.transitive)
-                attrs = replace(attrs, extended_communities=(*attrs.extended_communities, community))
-            built[key] = attrs
-        routes[prefix] = attrs
-    return routes, weights
-
-
-def _service_attrs(snapshot: Snapshot, reasons: tuple[Reason, ...], cls: str) -> ServiceAttrs | None:
-    """The annotation attributes of the Services behind a prefix (None for a whole range's aggregate)."""
-    parts = []
-    for r in reasons:
-        if r.route_class != cls:
+        c = contribution(ctx, key, svc, weighted)
+        if c is None:
             continue
-        if r.service is None:
-            return None  # the range's own aggregate carries the class attributes alone
-        svc = snapshot.services.get(r.service)
-        value = service_attrs(svc.annotations) if svc is not None and svc.annotations else None
-        if isinstance(value, ServiceAttrs):
-            parts.append(value)
-    return combined(parts)
+        if c.attrs is not None:
+            svc_attrs[key] = c.attrs
+        if c.problem is not None:
+            problems.append(c.problem)
+        for prefix, reason in c.reasons:
+            reasons.setdefault(prefix, set()).add(reason)
+        for prefix, w_cls, n in c.counts:
+            counts[(prefix, w_cls)] = counts.get((prefix, w_cls), 0) + n
+    explained = {p: tuple(sorted(r, key=reason_order)) for p, r in reasons.items()}
+    routes, weights = attributes(policy, explained, counts, svc_attrs)
+    return Evaluation(explained, routes, weights, tuple(sorted(problems)))
 
 
 def explain(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, tuple[Reason, ...]]:
     """Every prefix this node advertises, with the reasons (sorted), for ``bgpsvc plan``."""
     return dict(evaluate(snapshot, node, policy).reasons)
-
-
-def route_class(reasons: tuple[Reason, ...]) -> str:
-    """The class whose attributes a prefix gets when several want it."""
-    classes = {r.route_class for r in reasons}
-    return next(c for c in CLASS_PRIORITY if c in classes)
-
-
-def routes_from(
-    explained: Mapping[Prefix, tuple[Reason, ...]], policy: AdvertisePolicy
-) -> dict[Prefix, RouteAttrs]:
-    """Class attributes for each explained prefix (no annotations or weights: see ``evaluate``)."""
-    return {prefix: policy.attrs(route_class(reasons)) for prefix, reasons in explained.items()}
 
 
 def desired_routes(snapshot: Snapshot, node: str, policy: AdvertisePolicy) -> dict[Prefix, RouteAttrs]:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from .listwatch import ApiError, Event, Expired, ListerWatcher
-from .store import Store
+from .store import Changes, Store
 from .views import Key
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,18 @@ class Informer(Generic[V]):
         """An immutable view of the store, the same object until the store changes."""
         return self._store.snapshot()
 
+    def versioned_snapshot(self) -> tuple[int, Mapping[Key, V]]:
+        """``snapshot()`` with the store version it shows (``Store.versioned_snapshot``)."""
+        return self._store.versioned_snapshot()
+
+    def changes_since(self, version: int) -> Changes:
+        """Keys changed after ``version`` (``Store.changes_since``): the incremental reconcile's input."""
+        return self._store.changes_since(version)
+
+    def get(self, key: Key) -> V | None:
+        """One object of the store, or None."""
+        return self._store.get(key)
+
     # -- the loop -------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -329,6 +341,7 @@ class Informer(Generic[V]):
                 self._failures = self._expired_streak = 0  # it stayed up: the outage is over
 
     def _handle(self, ev: Event) -> None:
+        received = time.perf_counter()  # the speaker's event -> UPDATE latency starts here
         kind, obj = ev.get("type"), ev.get("object")
         if not isinstance(obj, Mapping):
             raise _WatchError(f"malformed watch event {str(ev)[:200]}")
@@ -339,9 +352,9 @@ class Informer(Generic[V]):
         changed = False
         if kind in ("ADDED", "MODIFIED"):
             view = self._convert(obj)
-            changed = view is not None and self._store.put(_store_key(obj, view), view)
+            changed = view is not None and self._store.put(_store_key(obj, view), view, received)
         elif kind == "DELETED":
-            changed = self._store.delete(_key(obj))
+            changed = self._store.delete(_key(obj), received)
         elif kind != "BOOKMARK":
             log.debug("%s: ignoring watch event type %r", self.resource, kind)
             return
