@@ -106,6 +106,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -503,13 +504,15 @@ async def _reconcile_async(
     static: dict[Prefix, RouteAttrs] = {}
     sent: list[tuple[int, int]] = []  # (prefixes in the delta, messages)
 
-    def apply(desired: Mapping[Prefix, RouteAttrs]) -> None:
-        # NodeSpeaker._apply -> Speaker.set_routes -> PeerRunner._push, minus the socket write.
-        # AdjRibOut.update spelt out (same calls) to learn the delta's size.
-        delta = rib.diff({**static, **desired}, families)
-        msgs = rib.pack(delta) if delta else []
-        rib.commit(delta)
-        sent.append((len(delta), len(msgs)))
+    last: list[Mapping[Prefix, RouteAttrs] | None] = [None]
+
+    def apply(desired: Mapping[Prefix, RouteAttrs], changed: AbstractSet[Prefix] | None) -> None:
+        # NodeSpeaker._apply -> Speaker.set_routes -> Peer.set_desired -> AdjRibOut.update (comparing
+        # only ``changed`` when it can), minus the socket write.
+        merged = {**static, **desired}
+        msgs = rib.update(merged, families, changed=changed, since=last[0])
+        last[0] = merged
+        sent.append((rib.last_delta, len(msgs)))
 
     rec = Reconciler(
         services, slices, nodes, node=NODE, policy=pol, apply=apply, on_node=lambda _view: None, debounce=0

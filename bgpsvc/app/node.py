@@ -16,6 +16,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from typing import Any
 
@@ -178,11 +179,12 @@ class NodeSpeaker:
                 await asyncio.wait_for(self._wake.wait(), 0.5)
             waited += 0.5
 
-    def _apply(self, desired: Mapping[Prefix, RouteAttrs]) -> None:
+    def _apply(self, desired: Mapping[Prefix, RouteAttrs], changed: AbstractSet[Prefix] | None) -> None:
         assert self.speaker is not None
         # A fresh dict of Prefix -> RouteAttrs that nothing else holds: the speaker may keep it as it is
-        # (no per-route conversion pass on every watch event).
-        self.speaker.set_routes({**self.static, **desired}, owned=True)
+        # (no per-route conversion pass on every watch event); ``changed`` lets each peer compare only
+        # the prefixes this step can have changed (static routes change only on reload, without it).
+        self.speaker.set_routes({**self.static, **desired}, owned=True, changed=changed)
         self.speaker.release_initial()  # the first synced reconcile: the table is complete
 
     def _release_anyway(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import islice
 
@@ -73,10 +74,15 @@ class Advertising:
         """A first table is still going out in chunks."""
         return self._stream is not None
 
-    def set_desired(self, desired: Mapping[Prefix, RouteAttrs], now: float) -> None:
-        """The whole desired set (kept by reference, not copied); the peer gets the difference."""
-        self._desired = desired
-        self._push(now)
+    def set_desired(
+        self, desired: Mapping[Prefix, RouteAttrs], now: float, changed: AbstractSet[Prefix] | None = None
+    ) -> None:
+        """The whole desired set (kept by reference, not copied); the peer gets the difference.
+
+        ``changed``: the only prefixes in which ``desired`` differs from the set given last time (None:
+        any); the Adj-RIB-Out then compares just those when it holds exactly the last set."""
+        since, self._desired = self._desired, desired
+        self._push(now, changed=changed, since=since)
 
     def release_initial(self, now: float) -> None:
         """The desired set is complete: send the held first table and End-of-RIB."""
@@ -131,7 +137,13 @@ class Advertising:
         if msgs:
             self.session.send_updates(msgs, now)
 
-    def _push(self, now: float, initial: bool = False) -> None:
+    def _push(
+        self,
+        now: float,
+        initial: bool = False,
+        changed: AbstractSet[Prefix] | None = None,
+        since: Mapping[Prefix, RouteAttrs] | None = None,
+    ) -> None:
         """Bring the peer to the desired set (the first time: stream it, then End-of-RIB)."""
         rib, params = self.rib_out, self.session.params
         if rib is None or params is None or not self.session.established or self._initial_pending:
@@ -144,7 +156,7 @@ class Advertising:
             self._stream = _Stream(rib, iter(desired.items()), desired, params.families)
             self._schedule_stream(now)
             return
-        msgs = rib.update(desired, params.families)
+        msgs = rib.update(desired, params.families, changed=changed, since=since)
         if initial:
             msgs += rib.end_of_rib(params.families)
             self._events.append(EndOfRibSent(len(rib.sent), params.families))

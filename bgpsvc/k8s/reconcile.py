@@ -22,6 +22,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,7 +92,7 @@ class Reconciler:
         *,
         node: str,
         policy: AdvertisePolicy | PolicySet,
-        apply: Callable[[Mapping[Prefix, RouteAttrs]], None],
+        apply: Callable[[Mapping[Prefix, RouteAttrs], AbstractSet[Prefix] | None], None],
         on_node: Callable[[NodeView | None], None] | None = None,
         debounce: float = DEBOUNCE,
         full_every: float = FULL_EVERY,
@@ -188,7 +189,8 @@ class Reconciler:
         previous = self.result
         now = self._loop.time()
         result, received = self._step(previous, now)
-        self.apply(result.routes)
+        # With the prefixes that can have changed (None: any), so a peer diffs only those.
+        self.apply(result.routes, result.changed_routes)
         self.result = result
         self._arm(result.deadline)
         changes = result.stats

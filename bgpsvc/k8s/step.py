@@ -54,6 +54,8 @@ class StepResult:
     held: Mapping[Prefix, str] = field(default_factory=dict)
     #: Services whose annotations could not be used (advertised with the class attributes).
     problems: tuple[Problem, ...] = ()
+    #: The only prefixes whose route in ``routes`` can differ from the previous step's (None: any).
+    changed_routes: AbstractSet[Prefix] | None = None
 
 
 def _same_cluster(a: Snapshot, b: Snapshot) -> bool:
@@ -97,7 +99,9 @@ def unchanged_step(previous: StepResult, now: float, snapshot: Snapshot | None =
     """Nothing in the cluster changed: ``previous`` again, with the damping re-run once it is due."""
     if previous.deadline is None or now < previous.deadline:
         unchanged = replace(previous.stats, announced=0, withdrawn=0, changed=0)
-        return replace(previous, snapshot=snapshot or previous.snapshot, stats=unchanged)
+        return replace(
+            previous, snapshot=snapshot or previous.snapshot, stats=unchanged, changed_routes=frozenset()
+        )
     return finish_step(
         snapshot or previous.snapshot,
         previous.node,
@@ -173,4 +177,5 @@ def finish_step(
         damped.deadline,
         damped.held,
         problems,
+        changed if exact else None,
     )

@@ -63,10 +63,20 @@ class AdjRibOut:
         self.sent: dict[Prefix, Attrs] = {}
         #: Desired prefixes this session cannot carry (no next hop of that family): counted, not sent.
         self.unroutable = 0
+        #: AFI -> id(RouteAttrs) -> (that RouteAttrs, its wire attributes) as the last ``diff`` built them.
+        self._built: dict[int, dict[int, tuple[RouteAttrs, Attrs | None]]] = {}
+        #: The desired set ``sent`` is exactly the image of (by the last ``update``), and its families;
+        #: None once anything else changed ``sent`` or the export.
+        self.base: Mapping[Prefix, RouteAttrs] | None = None
+        self._base_afis: frozenset[int] = frozenset()
+        #: Prefixes announced or withdrawn by the last ``update``.
+        self.last_delta = 0
 
     def set_export(self, export: Export) -> None:
         """Change per-peer parameters (e.g. graceful shutdown); the next diff re-announces what changed."""
         self.export = export
+        self._built = {}
+        self.base = None
 
     def diff(self, desired: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None) -> Delta:
         """Delta from what was sent to ``desired`` (pure: ``commit`` it once the bytes are queued).
@@ -78,9 +88,19 @@ class AdjRibOut:
         build = self.export.attributes
         distinct = {id(r): r for r in desired.values()}
         by_afi: dict[int, dict[int, Attrs | None]] = {}
+        built: dict[int, dict[int, tuple[RouteAttrs, Attrs | None]]] = {}
         for afi in allowed:
-            fam = _FAMILIES.get(afi) or Family(afi, Safi.UNICAST)
-            by_afi[afi] = {rid: build(route, fam) for rid, route in distinct.items()}
+            # Attributes built by an earlier diff are reused while the same RouteAttrs object is
+            # desired: a node speaker's table changes a route or two per event, and rebuilding the
+            # attributes of 5k per-Service routes cost 13 ms a diff (now 1-3 ms).
+            fam = _family(afi)
+            old = self._built.get(afi, {})
+            now = built[afi] = {}
+            for rid, route in distinct.items():
+                hit = old.get(rid)
+                now[rid] = hit if hit is not None and hit[0] is route else (route, build(route, fam))
+            by_afi[afi] = {rid: hit[1] for rid, hit in now.items()}
+        self._built = built
         none: dict[int, Attrs | None] = {}
         pairs = [(p, by_afi.get(p[0], none).get(id(r))) for p, r in desired.items()]
         if not self.sent:
@@ -123,8 +143,46 @@ class AdjRibOut:
                 announce[p] = a
         return Delta(announce, ()) if announce else EMPTY
 
+    def diff_changed(
+        self,
+        desired: Mapping[Prefix, RouteAttrs],
+        changed: Iterable[Prefix],
+        families: Iterable[Family] | None = None,
+    ) -> Delta | None:
+        """``diff`` looking only at ``changed``: valid when ``sent`` is the image of ``self.base`` and
+        ``desired`` differs from it only in ``changed`` (the caller's promise). None when ``sent`` is not
+        the image of a known set (then ``diff``). A node speaker's event changes a route or two of
+        thousands: 5k routes, 2.8-13 ms for ``diff``, a few microseconds here."""
+        allowed = frozenset({1, 2} if families is None else {f.afi for f in families})
+        base = self.base
+        if base is None or allowed != self._base_afis:
+            return None
+        build = self.export.attributes
+        get = self.sent.get
+        announce: dict[Prefix, Attrs] = {}
+        withdraw: list[Prefix] = []
+        unroutable = self.unroutable
+        for p in changed:
+            was, route = base.get(p), desired.get(p)
+            ok = p[0] in allowed
+            a = build(route, _family(p[0])) if route is not None and ok else None
+            # Desired but not sendable (no next hop of its family, or a family not negotiated):
+            # counted as ``diff`` counts it.
+            if was is not None and (not ok or build(was, _family(p[0])) is None):
+                unroutable -= 1
+            if route is not None and a is None:
+                unroutable += 1
+            h = get(p)
+            if a is None:
+                if h is not None:
+                    withdraw.append(p)
+            elif h is not a and h != a:
+                announce[p] = a
+        return Delta(announce, tuple(withdraw), unroutable)
+
     def commit(self, delta: Delta) -> None:
         """Record that ``delta`` has been queued for the peer."""
+        self.base = None  # ``update`` sets it again when the delta took ``sent`` to a whole desired set
         if delta.unroutable is not None:
             self.unroutable = delta.unroutable
         self.sent.update(delta.announce)
@@ -158,12 +216,28 @@ class AdjRibOut:
         return out
 
     def update(
-        self, desired: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None
+        self,
+        desired: Mapping[Prefix, RouteAttrs],
+        families: Iterable[Family] | None = None,
+        *,
+        changed: Iterable[Prefix] | None = None,
+        since: Mapping[Prefix, RouteAttrs] | None = None,
     ) -> list[bytes]:
-        """``diff`` + ``pack`` + ``commit`` in one step; the messages must then be sent."""
-        delta = self.diff(desired, families)
+        """``diff`` + ``pack`` + ``commit`` in one step; the messages must then be sent.
+
+        ``changed``/``since``: ``desired`` differs from ``since`` only in ``changed``; if ``sent`` is the
+        image of ``since`` (``self.base``), only those prefixes are compared (``diff_changed``)."""
+        fams = tuple(families) if families is not None else None
+        delta = None
+        if changed is not None and since is not None and since is self.base:
+            delta = self.diff_changed(desired, changed, fams)
+        if delta is None:
+            delta = self.diff(desired, fams)
         msgs = self.pack(delta) if delta else []
         self.commit(delta)
+        self.last_delta = len(delta)
+        self.base = desired
+        self._base_afis = frozenset({1, 2} if fams is None else {f.afi for f in fams})
         return msgs
 
     def full_table(self) -> list[bytes]:
@@ -186,3 +260,4 @@ class AdjRibOut:
     def clear(self) -> None:
         """Forget everything (the session went down)."""
         self.sent.clear()
+        self.base = None

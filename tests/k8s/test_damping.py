@@ -227,7 +227,7 @@ def test_the_loop_runs_again_at_the_deadline_without_any_change() -> None:
             Source({}),
             node="node-a",
             policy=policy,
-            apply=lambda routes: applied.append((loop.time(), P("10.96.0.10/32") in routes)),
+            apply=lambda routes, _changed: applied.append((loop.time(), P("10.96.0.10/32") in routes)),
             debounce=0,
         )
         task = asyncio.create_task(rec.run())

@@ -370,7 +370,7 @@ def test_reconciler_results_equal_full_recompute(
             Source(stores["nodes"]),
             node=node,
             policy=policy,
-            apply=applied.append,
+            apply=lambda routes, _changed: applied.append(routes),
             debounce=0,
         )
         rec.reconcile_once()
@@ -407,7 +407,7 @@ def test_periodic_full_recompute_checks_the_incremental_answer(caplog: pytest.Lo
             Source(stores["nodes"]),
             node="node-a",
             policy=POLICY,
-            apply=lambda _routes: None,
+            apply=lambda _routes, _changed: None,
             debounce=0,
             full_every=0.0,  # every step is also a full recompute, checked against the incremental one
         )
@@ -443,7 +443,7 @@ def test_endpoint_readiness_flip_is_incremental_and_recorded() -> None:
             Source(stores["nodes"]),
             node="node-a",
             policy=POLICY,
-            apply=lambda _routes: None,
+            apply=lambda _routes, _changed: None,
             debounce=0,
         )
         rec.reconcile_once()
@@ -475,7 +475,7 @@ def test_endpoint_of_another_node_is_ignored_but_an_endpoint_object_change_is_no
             Source(stores["nodes"]),
             node="node-a",
             policy=POLICY,
-            apply=lambda _routes: None,
+            apply=lambda _routes, _changed: None,
             debounce=0,
         )
         rec.reconcile_once()
@@ -512,7 +512,7 @@ def test_reconciler_keeps_a_policy_set_incrementally() -> None:
             Source(stores["nodes"]),
             node="node-a",
             policy=policy,
-            apply=applied.append,
+            apply=lambda routes, _changed: applied.append(routes),
             debounce=0,
         )
         rec.reconcile_once()
