@@ -25,13 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .attr_base import (
+    EXTENDED_LENGTH,
     OPTIONAL,
     OPTIONAL_TRANSITIVE,
     PARTIAL,
     TRANSITIVE,
     Malformed,
     PathAttribute,
-    decode_attribute_header,
 )
 from .attributes import ATTRIBUTES, UnknownAttribute
 from .constants import PREFIX_FAMILIES, AttrType, attr_name
@@ -44,6 +44,7 @@ _WITHDRAW = Handling.TREAT_AS_WITHDRAW
 _DISABLE = Handling.AFI_SAFI_DISABLE
 _RESET = Handling.SESSION_RESET
 _MP_TYPES = (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
+_MP_REACH = int(AttrType.MP_REACH_NLRI)
 _MANDATORY = (AttrType.ORIGIN, AttrType.AS_PATH)
 _FLAG_BITS = OPTIONAL | TRANSITIVE  # the bits that must match the attribute type (§3(c))
 
@@ -76,11 +77,35 @@ _PLAIN_FLAGS = {
 Outcome = PathAttribute | UpdateMessageError | None
 
 
-def encode_attributes(
-    attributes: tuple[PathAttribute, ...] | list[PathAttribute], ctx: Negotiated = DEFAULT
-) -> bytes:
+def encode_attributes(attributes: Sequence[PathAttribute], ctx: Negotiated = DEFAULT) -> bytes:
     """The path attributes field (RFC 4271 §4.3)."""
     return b"".join([a.encode(ctx) for a in attributes])
+
+
+# Decoded attributes interned by their octets (header included), one table per Negotiated object
+# (AS_PATH and AGGREGATOR decode differently per session). A table repeats the same ORIGIN, NEXT_HOP,
+# AS_PATH and community sets across many attribute blocks that differ elsewhere: a hit is one dict
+# lookup instead of a parse, and equal attributes become one shared frozen object. Only attributes
+# that decoded cleanly on the plain path (below) are stored, so a hit implies the same outcome.
+_INTERNED: dict[int, tuple[Negotiated, dict[bytes, PathAttribute]]] = {}
+#: Bound per session: about 20 MB of keys and objects at worst; cleared wholesale when full.
+INTERN_MAX = 1 << 17
+
+
+def interned_for(ctx: Negotiated) -> dict[bytes, PathAttribute]:
+    """The intern table of ``ctx`` (keyed by identity: hashing a Negotiated per UPDATE costs more)."""
+    entry = _INTERNED.get(id(ctx))
+    if entry is None or entry[0] is not ctx:
+        if len(_INTERNED) > 64:
+            _INTERNED.clear()
+        entry = (ctx, {})
+        _INTERNED[id(ctx)] = entry
+    return entry[1]
+
+
+def clear_interned() -> None:
+    """Forget interned attributes (benchmarks start cold with this)."""
+    _INTERNED.clear()
 
 
 def decode_attributes(
@@ -94,49 +119,69 @@ def decode_attributes(
     out: list[PathAttribute] = []
     errors: list[UpdateMessageError] = []
     seen: set[int] = set()
+    interned = interned_for(ctx)
     n = len(block)
     i = 0
     while i < n:
-        header = decode_attribute_header(block, i)
-        if header is None:
+        # The TLV header (RFC 4271 §4.3), read inline: this loop runs once per attribute received.
+        if i + 3 > n or (block[i] & EXTENDED_LENGTH and i + 4 > n):
             errors.append(_header_underrun(block, i))
             break
-        flags, type_code, start, end = header
+        flags = block[i]
+        type_code = block[i + 1]
+        if flags & EXTENDED_LENGTH:
+            start = i + 4
+            end = start + ((block[i + 2] << 8) | block[i + 3])
+        else:
+            start = i + 3
+            end = start + block[i + 2]
         if end > n:
             # The last attribute overruns the field; the NLRI after it can still be found (§4).
-            errors.append(
-                UpdateMessageError(
-                    UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                    block[i:],
-                    "attribute overruns the path attributes field",
-                    handling=_WITHDRAW,
-                    attr_type=type_code,
-                    rfc="RFC 7606 §4",
-                )
-            )
+            errors.append(_overrun(block[i:], type_code))
             break
         at, i = i, end
         if type_code in seen:
             errors.append(_repeated(type_code, block[at:end]))
             continue
         seen.add(type_code)
+        raw = block[at:end]
+        attr = interned.get(raw)
+        if attr is not None:
+            out.append(attr)
+            continue
         if _PLAIN_FLAGS.get(type_code) == flags & _FLAGS_MASK:
             # The common case, decoded without the checks below: a recognised attribute with exactly
             # its type's flags and no rule that depends on the session.
             cls = ATTRIBUTES[type_code]
             try:
-                out.append(cls.decode_value(block[start:end], ctx))
+                attr = cls.decode_value(block[start:end], ctx)
             except Malformed as exc:
-                errors.append(_malformed(cls, exc, block[at:end]))
+                errors.append(_malformed(cls, exc, raw))
+                continue
+            if len(interned) >= INTERN_MAX:
+                interned.clear()
+            interned[raw] = attr
+            out.append(attr)
             continue
-        outcome = _decode_one(flags, type_code, block[at:end], block[start:end], ctx)
+        outcome = _decode_one(flags, type_code, raw, block[start:end], ctx)
         if isinstance(outcome, UpdateMessageError):
             errors.append(outcome)
         elif outcome is not None:
             out.append(outcome)
-    if has_nlri or reaches(out):
+    if has_nlri or (_MP_REACH in seen and reaches(out)):
         errors += _missing_mandatory(seen, has_nlri)
     return tuple(out), errors
+
+
+def _overrun(raw: bytes, type_code: int) -> UpdateMessageError:
+    return UpdateMessageError(
+        UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
+        raw,
+        "attribute overruns the path attributes field",
+        handling=_WITHDRAW,
+        attr_type=type_code,
+        rfc="RFC 7606 §4",
+    )
 
 
 def _decode_one(flags: int, type_code: int, raw: bytes, value: bytes, ctx: Negotiated) -> Outcome:
@@ -281,6 +326,8 @@ def _missing_mandatory(seen: set[int], has_nlri: bool) -> list[UpdateMessageErro
     """§3(d): a well-known mandatory attribute is missing while there is something to reach; NEXT_HOP
     is mandatory only with classic NLRI (RFC 4760 §3). RFC 4271 §6.3: Data is the type code."""
     needed: tuple[int, ...] = _MANDATORY + ((AttrType.NEXT_HOP,) if has_nlri else ())
+    if seen.issuperset(needed):
+        return []
     return [
         UpdateMessageError(
             UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,

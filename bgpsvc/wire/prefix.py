@@ -116,6 +116,12 @@ def decode_prefixes(
     make = Prefix._make
     if not add_path:
         first = data[0]
+        if n == 1 + ((first + 7) >> 3) and first <= bits:
+            # Exactly one prefix (one route per UPDATE is common with distinct attributes).
+            packed = data[1:]
+            if first & 7 and packed[-1] & ~_LAST_MASK[first] & 0xFF:
+                packed = packed[:-1] + _LEN_BYTE[packed[-1] & _LAST_MASK[first]]
+            return [make((afi, first, packed, 0))]
         uniform = _UNIFORM.get((afi, first))
         if uniform is not None:
             fmt, size = uniform

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from struct import Struct
 
 from .attr_base import PathAttribute
-from .attr_block import decode_attributes, encode_attributes, reaches
+from .attr_block import clear_interned, decode_attributes, encode_attributes, reaches
 from .constants import HEADER_SIZE, IPV4_UNICAST, Family, MessageType
 from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .header import frame
@@ -142,16 +142,16 @@ def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
 
 
 def _has_mp(attrs: tuple[PathAttribute, ...]) -> bool:
-    for a in attrs:
-        t = type(a)
-        if t is MpReachNlri or t is MpUnreachNlri:
-            return True
-    return False
+    return not _MP_CLASSES.isdisjoint(map(type, attrs))
+
+
+_MP_CLASSES = frozenset((MpReachNlri, MpUnreachNlri))
 
 
 def clear_cache() -> None:
-    """Forget decoded attribute blocks (benchmarks start cold with this)."""
+    """Forget decoded attribute blocks and interned attributes (benchmarks start cold with this)."""
     _CACHE.clear()
+    clear_interned()
 
 
 def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
@@ -215,12 +215,20 @@ def _trusted(
     errors: tuple[UpdateMessageError, ...],
 ) -> Update:
     # The decoder has already checked every field; skip __post_init__'s per-prefix walk.
-    u = object.__new__(Update)
-    object.__setattr__(u, "withdrawn", withdrawn)
-    object.__setattr__(u, "attributes", attrs)
-    object.__setattr__(u, "nlri", nlri)
-    object.__setattr__(u, "errors", errors)
+    u = _new(Update)
+    _SET_WITHDRAWN(u, withdrawn)
+    _SET_ATTRIBUTES(u, attrs)
+    _SET_NLRI(u, nlri)
+    _SET_ERRORS(u, errors)
     return u
+
+
+# Slot setters for _trusted: what the dataclass __init__ does underneath, without its checks.
+_new = object.__new__
+_SET_WITHDRAWN = Update.__dict__["withdrawn"].__set__
+_SET_ATTRIBUTES = Update.__dict__["attributes"].__set__
+_SET_NLRI = Update.__dict__["nlri"].__set__
+_SET_ERRORS = Update.__dict__["errors"].__set__
 
 
 def _treat_as_withdraw(
