@@ -119,8 +119,9 @@ class NextHop(PathAttribute):
         return self.address.packed
 
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
-        # int() then one pack: ``address.packed`` is two Python-level calls (about 4x slower here).
-        return _U32_TLV.pack(WELL_KNOWN, AttrType.NEXT_HOP, 4, int(self.address))
+        # ``_ip`` is the integer every ipaddress.IPv4Address keeps in its slot; reading it and packing
+        # the whole attribute at once avoids ``.packed`` (two Python-level calls, about 4x slower).
+        return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.address._ip)  # type: ignore[attr-defined]
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:

@@ -62,8 +62,8 @@ class Communities(PathAttribute):
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
         n = len(self.values)
         if n < len(_COMMUNITIES_TLV):
-            return _COMMUNITIES_TLV[n].pack(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, 4 * n, *self.values)
-        return encode_attribute(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, self.encode_value(ctx))
+            return _COMMUNITIES_TLV[n].pack(self.FLAGS, self.TYPE, 4 * n, *self.values)
+        return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
@@ -204,7 +204,7 @@ class LargeCommunities(PathAttribute):
         return _u32s(len(flat)).pack(*flat)
 
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
-        return encode_attribute(OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITY, self.encode_value(ctx))
+        return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:

@@ -33,7 +33,7 @@ from .constants import (
 from .header import encode_header
 from .mp import MpReachNlri
 from .negotiated import DEFAULT, Negotiated
-from .prefix import Prefix, encode_prefix_list
+from .prefix import _LEN_BYTE, Prefix, encode_prefix_list
 
 _U16 = Struct(">H")
 #: Header (marker, length, type) + withdrawn routes length + path attributes length of an UPDATE.
@@ -108,7 +108,14 @@ def pack_updates(
     if not prefixes:
         return []
     if MpReachNlri not in map(type, attributes):
-        return _pack_ipv4(encode_attributes(attributes, ctx), prefixes, ctx)
+        block = b"".join([a.encode(ctx) for a in attributes])  # encode_attributes, inlined
+        if len(prefixes) == 1 and not ctx.add_path_tx:
+            # One route per UPDATE, the shape of distinct attribute sets: build it with no helper.
+            p = prefixes[0]
+            size = HEADER_SIZE + 5 + len(block) + len(p[2])
+            if p[0] == 1 and size <= MAX_MESSAGE_SIZE:
+                return [_MSG_HEAD(MARKER, size, 2, 0, len(block)) + block + _LEN_BYTE[p[1]] + p[2]]
+        return _pack_ipv4(block, prefixes, ctx)
     template = next(a for a in attributes if isinstance(a, MpReachNlri))
     limit = ctx.max_message_size
     if template.nlri:
