@@ -46,6 +46,7 @@ _RESET = Handling.SESSION_RESET
 _MP_TYPES = (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
 _MP_REACH = int(AttrType.MP_REACH_NLRI)
 _MANDATORY = (AttrType.ORIGIN, AttrType.AS_PATH)
+_MANDATORY_WITH_NLRI = frozenset((*_MANDATORY, AttrType.NEXT_HOP))
 _FLAG_BITS = OPTIONAL | TRANSITIVE  # the bits that must match the attribute type (§3(c))
 
 Rule = tuple[Callable[[Negotiated], bool], str | None, str]
@@ -116,10 +117,17 @@ def decode_attributes(
     Returns the good attributes and the soft errors found (not yet folded). Raises for session reset
     and AFI/SAFI disable. ``has_nlri``: the UPDATE carries classic NLRI (NEXT_HOP is then mandatory).
     """
+    attrs, errors, _ = decode_block(block, ctx, has_nlri, interned_for(ctx))
+    return attrs, errors
+
+
+def decode_block(
+    block: bytes, ctx: Negotiated, has_nlri: bool, interned: dict[bytes, PathAttribute]
+) -> tuple[tuple[PathAttribute, ...], list[UpdateMessageError], set[int]]:
+    """``decode_attributes`` with the session's intern table given, also returning the type codes seen."""
     out: list[PathAttribute] = []
     errors: list[UpdateMessageError] = []
     seen: set[int] = set()
-    interned = interned_for(ctx)
     n = len(block)
     i = 0
     while i < n:
@@ -168,9 +176,12 @@ def decode_attributes(
             errors.append(outcome)
         elif outcome is not None:
             out.append(outcome)
-    if has_nlri or (_MP_REACH in seen and reaches(out)):
-        errors += _missing_mandatory(seen, has_nlri)
-    return tuple(out), errors
+    if has_nlri:
+        if not seen.issuperset(_MANDATORY_WITH_NLRI):
+            errors += _missing_mandatory(seen, True)
+    elif _MP_REACH in seen and reaches(out):
+        errors += _missing_mandatory(seen, False)
+    return tuple(out), errors, seen
 
 
 def _overrun(raw: bytes, type_code: int) -> UpdateMessageError:
@@ -326,8 +337,6 @@ def _missing_mandatory(seen: set[int], has_nlri: bool) -> list[UpdateMessageErro
     """§3(d): a well-known mandatory attribute is missing while there is something to reach; NEXT_HOP
     is mandatory only with classic NLRI (RFC 4760 §3). RFC 4271 §6.3: Data is the type code."""
     needed: tuple[int, ...] = _MANDATORY + ((AttrType.NEXT_HOP,) if has_nlri else ())
-    if seen.issuperset(needed):
-        return []
     return [
         UpdateMessageError(
             UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE,

@@ -8,6 +8,7 @@ likewise built once. Withdrawals are packed the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from struct import Struct
 
 from .attr_base import (
@@ -36,6 +37,8 @@ from .negotiated import DEFAULT, Negotiated
 from .prefix import _LEN_BYTE, Prefix, encode_prefix_list
 
 _U16 = Struct(">H")
+_afi = itemgetter(0)
+_IS_IPV4 = (1).__eq__
 #: Header (marker, length, type) + withdrawn routes length + path attributes length of an UPDATE.
 _MSG_HEAD = Struct(">16sHBHH").pack
 _AFI_SAFI = Struct(">HB")
@@ -81,7 +84,7 @@ def _pack_ipv4(block: bytes, prefixes: Sequence[Prefix], ctx: Negotiated) -> lis
     if len(prefixes) == 1:
         if prefixes[0][0] != 1:
             raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
-    elif any(p[0] != 1 for p in prefixes):
+    elif not all(map(_IS_IPV4, map(_afi, prefixes))):
         raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
     pieces = encode_prefix_list(prefixes, bool(ctx.add_path_tx) and IPV4_UNICAST in ctx.add_path_tx)
     head_len = HEADER_SIZE + 4 + len(block)

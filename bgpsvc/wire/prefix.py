@@ -3,8 +3,9 @@
 A ``Prefix`` is an immutable tuple ``(afi, length, packed, path_id)`` where ``packed`` holds only the
 significant octets with host bits zeroed, i.e. exactly the wire form after the length octet. This is a
 measured departure from the frozen-dataclass house style: prefixes are the hot path (hundreds of
-thousands per table), and a tuple subclass can be created from C (``_make``), hashes fast and encodes
-as a single concatenation. ``Prefix(...)`` validates; the decoders use the trusted ``_make`` path only
+thousands per table), and a tuple subclass can be created from C (``tuple.__new__``, which ``_make``
+wraps in a Python frame), hashes fast and encodes as a single concatenation. ``Prefix(...)`` validates;
+the decoders use the trusted ``tuple.__new__`` path only
 after checking the bytes themselves.
 """
 
@@ -28,6 +29,7 @@ _LEN_BYTE = [bytes((i,)) for i in range(256)]
 _LAST_MASK = [(0xFF << (8 - (n % 8))) & 0xFF if n % 8 else 0xFF for n in range(129)]
 _PATH_ID = Struct(">I")
 _first = itemgetter(0)
+_tuple_new = tuple.__new__
 
 
 class _PrefixFields(NamedTuple):
@@ -113,7 +115,7 @@ def decode_prefixes(
     if not n:
         return []
     bits = _BITS[afi]
-    make = Prefix._make
+    cls = Prefix
     if not add_path:
         first = data[0]
         if n == 1 + ((first + 7) >> 3) and first <= bits:
@@ -121,13 +123,17 @@ def decode_prefixes(
             packed = data[1:]
             if first & 7 and packed[-1] & ~_LAST_MASK[first] & 0xFF:
                 packed = packed[:-1] + _LEN_BYTE[packed[-1] & _LAST_MASK[first]]
-            return [make((afi, first, packed, 0))]
+            return [_tuple_new(cls, (afi, first, packed, 0))]
         uniform = _UNIFORM.get((afi, first))
         if uniform is not None:
             fmt, size = uniform
             if n % size == 0 and data[::size] == _LEN_BYTE[first] * (n // size):
                 return list(
-                    map(make, zip(repeat(afi), repeat(first), map(_first, iter_unpack(fmt, data)), repeat(0)))
+                    map(
+                        _tuple_new,
+                        repeat(cls),
+                        zip(repeat(afi), repeat(first), map(_first, iter_unpack(fmt, data)), repeat(0)),
+                    )
                 )
     out: list[Prefix] = []
     append = out.append
@@ -149,7 +155,7 @@ def decode_prefixes(
         if length & 7 and packed[-1] & ~_LAST_MASK[length] & 0xFF:
             # Trailing bits are irrelevant (RFC 4271 §4.3); clear them so equal prefixes compare equal.
             packed = packed[:-1] + _LEN_BYTE[packed[-1] & _LAST_MASK[length]]
-        append(make((afi, length, packed, path_id)))
+        append(_tuple_new(cls, (afi, length, packed, path_id)))
         i = end
     return out
 

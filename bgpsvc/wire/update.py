@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from struct import Struct
 
 from .attr_base import PathAttribute
-from .attr_block import clear_interned, decode_attributes, encode_attributes, reaches
-from .constants import HEADER_SIZE, IPV4_UNICAST, Family, MessageType
+from .attr_block import (
+    clear_interned,
+    decode_attributes,
+    decode_block,
+    encode_attributes,
+    interned_for,
+    reaches,
+)
+from .constants import HEADER_SIZE, IPV4_UNICAST, AttrType, Family, MessageType
 from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .header import frame
 from .mp import MpReachNlri, MpUnreachNlri
@@ -124,28 +131,21 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
 
 
 # Decoded attribute blocks, per Negotiated object, keyed by (bytes, has classic NLRI). A table transfer
-# repeats the same block in every UPDATE; sharing one frozen result saves both time and memory.
+# repeats the same block in every UPDATE; sharing one frozen result saves both time and memory. Each
+# entry also holds the session's table of interned attributes (attr_block.py), for blocks that miss.
 _CacheEntry = tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
-_CACHE: dict[int, tuple[Negotiated, dict[tuple[bytes, bool], _CacheEntry]]] = {}
+_Caches = tuple[Negotiated, dict[tuple[bytes, bool], _CacheEntry], dict[bytes, PathAttribute]]
+_CACHE: dict[int, _Caches] = {}
 _CACHE_MAX = 4096
+_MP_CODES = frozenset((AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI))
 
 
-def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
+def _caches_for(ctx: Negotiated) -> _Caches:
     # Keyed by identity: hashing a Negotiated for every UPDATE would cost more than the lookup saves.
-    entry = _CACHE.get(id(ctx))
-    if entry is None or entry[0] is not ctx:
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        entry = (ctx, {})
-        _CACHE[id(ctx)] = entry
-    return entry[1]
-
-
-def _has_mp(attrs: tuple[PathAttribute, ...]) -> bool:
-    return not _MP_CLASSES.isdisjoint(map(type, attrs))
-
-
-_MP_CLASSES = frozenset((MpReachNlri, MpUnreachNlri))
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    entry = _CACHE[id(ctx)] = (ctx, {}, interned_for(ctx))
+    return entry
 
 
 def clear_cache() -> None:
@@ -174,16 +174,19 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     nlri = decode_prefixes(body[4 + wlen + alen :], 1, add_path) if 4 + wlen + alen < n else []
     block = body[4 + wlen : 4 + wlen + alen]
     has_nlri = bool(nlri)
-    cache = _cache_for(ctx)
+    caches = _CACHE.get(id(ctx))
+    if caches is None or caches[0] is not ctx:
+        caches = _caches_for(ctx)
+    cache = caches[1]
     key = (block, has_nlri)
     cached = cache.get(key)
     if cached is not None:
         attrs, errs = cached
     else:
-        attrs, err_list = decode_attributes(block, ctx, has_nlri)
-        errs = tuple(err_list)
+        attrs, err_list, seen = decode_block(block, ctx, has_nlri, caches[2])
+        errs = tuple(err_list) if err_list else ()
         # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
-        if not _has_mp(attrs):
+        if _MP_CODES.isdisjoint(seen):
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[key] = (attrs, errs)
