@@ -132,12 +132,14 @@ def decode_block(
     i = 0
     while i < n:
         # The TLV header (RFC 4271 §4.3), read inline: this loop runs once per attribute received.
-        if i + 3 > n or (block[i] & EXTENDED_LENGTH and i + 4 > n):
+        if i + 3 > n:
             errors.append(_header_underrun(block, i))
             break
         flags = block[i]
-        type_code = block[i + 1]
         if flags & EXTENDED_LENGTH:
+            if i + 4 > n:
+                errors.append(_header_underrun(block, i))
+                break
             start = i + 4
             end = start + ((block[i + 2] << 8) | block[i + 3])
         else:
@@ -145,14 +147,15 @@ def decode_block(
             end = start + block[i + 2]
         if end > n:
             # The last attribute overruns the field; the NLRI after it can still be found (§4).
-            errors.append(_overrun(block[i:], type_code))
+            errors.append(_overrun(block[i:], block[i + 1]))
             break
-        at, i = i, end
+        raw = block[i:end]
+        i = end
+        type_code = raw[1]
         if type_code in seen:
-            errors.append(_repeated(type_code, block[at:end]))
+            errors.append(_repeated(type_code, raw))
             continue
         seen.add(type_code)
-        raw = block[at:end]
         attr = interned.get(raw)
         if attr is not None:
             out.append(attr)

@@ -159,8 +159,10 @@ class MultiExitDisc(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         # Four octets always fit the field: build without __post_init__'s range check.
+        if len(value) != 4:
+            raise length_error(f"MULTI_EXIT_DISC length {len(value)} is not 4")
         attr = _new(cls)
-        _SET_MULTI_EXIT_DISC(attr, _u32(value, "MULTI_EXIT_DISC"))
+        _SET_MULTI_EXIT_DISC(attr, int.from_bytes(value))
         return attr
 
 
@@ -188,8 +190,10 @@ class LocalPref(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         # Four octets always fit the field: build without __post_init__'s range check.
+        if len(value) != 4:
+            raise length_error(f"LOCAL_PREF length {len(value)} is not 4")
         attr = _new(cls)
-        _SET_LOCAL_PREF(attr, _u32(value, "LOCAL_PREF"))
+        _SET_LOCAL_PREF(attr, int.from_bytes(value))
         return attr
 
 
@@ -347,8 +351,10 @@ class Otc(PathAttribute):
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         # Four octets always fit the field: build without __post_init__'s range check.
+        if len(value) != 4:
+            raise length_error(f"OTC length {len(value)} is not 4")
         attr = _new(cls)
-        _SET_OTC(attr, _u32(value, "OTC"))
+        _SET_OTC(attr, int.from_bytes(value))
         return attr
 
 

@@ -72,7 +72,7 @@ class Communities(PathAttribute):
         # Unpacked 4-octet values always pass __post_init__'s range check: skip it (a Python call per
         # community; 10 communities decode 2.5x faster).
         attr = _new(cls)
-        _SET_COMMUNITIES(attr, _u32s(len(value) >> 2).unpack(value))
+        _SET_COMMUNITIES(attr, (_U32S.get(len(value) >> 2) or _u32s(len(value) >> 2)).unpack(value))
         return attr
 
 
