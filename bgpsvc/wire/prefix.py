@@ -135,6 +135,7 @@ def decode_prefixes(
                         zip(repeat(afi), repeat(first), map(_first, iter_unpack(fmt, data)), repeat(0)),
                     )
                 )
+        return _decode_mixed(data, afi, handling)
     out: list[Prefix] = []
     append = out.append
     i = 0
@@ -156,6 +157,35 @@ def decode_prefixes(
             # Trailing bits are irrelevant (RFC 4271 §4.3); clear them so equal prefixes compare equal.
             packed = packed[:-1] + _LEN_BYTE[packed[-1] & _LAST_MASK[length]]
         append(_tuple_new(cls, (afi, length, packed, path_id)))
+        i = end
+    return out
+
+
+# Octets of a prefix of each length, length octet included; 0 for lengths beyond the address size.
+_SIZES = {afi: [1 + ((n + 7) >> 3) if n <= bits else 0 for n in range(256)] for afi, bits in _BITS.items()}
+
+
+def _decode_mixed(data: bytes, afi: int, handling: Handling) -> list[Prefix]:
+    """NLRI of mixed lengths without path identifiers, one table lookup per prefix for its size."""
+    sizes = _SIZES[afi]
+    cls = Prefix
+    out: list[Prefix] = []
+    append = out.append
+    n = len(data)
+    i = 0
+    while i < n:
+        length = data[i]
+        size = sizes[length]
+        if not size:
+            raise _invalid(f"prefix length {length} exceeds {_BITS[afi]}", handling)
+        end = i + size
+        if end > n:
+            raise _invalid("prefix overruns NLRI field", handling)
+        packed = data[i + 1 : end]
+        if length & 7 and packed[-1] & ~_LAST_MASK[length] & 0xFF:
+            # Trailing bits are irrelevant (RFC 4271 §4.3); clear them so equal prefixes compare equal.
+            packed = packed[:-1] + _LEN_BYTE[packed[-1] & _LAST_MASK[length]]
+        append(_tuple_new(cls, (afi, length, packed, 0)))
         i = end
     return out
 

@@ -130,11 +130,13 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
     return frame(_UPDATE, body)
 
 
-# Decoded attribute blocks, per Negotiated object, keyed by (bytes, has classic NLRI). A table transfer
-# repeats the same block in every UPDATE; sharing one frozen result saves both time and memory. Each
-# entry also holds the session's table of interned attributes (attr_block.py), for blocks that miss.
+# Decoded attribute blocks, per Negotiated object, keyed by their bytes, one dict for UPDATEs with
+# classic NLRI and one for those without (the mandatory attributes differ). A table transfer repeats
+# the same block in every UPDATE; sharing one frozen result saves both time and memory. Each entry
+# also holds the session's table of interned attributes (attr_block.py), for blocks that miss.
 _CacheEntry = tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
-_Caches = tuple[Negotiated, dict[tuple[bytes, bool], _CacheEntry], dict[bytes, PathAttribute]]
+_Blocks = dict[bytes, _CacheEntry]
+_Caches = tuple[Negotiated, _Blocks, _Blocks, dict[bytes, PathAttribute]]
 _CACHE: dict[int, _Caches] = {}
 _CACHE_MAX = 4096
 _MP_CODES = frozenset((AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI))
@@ -144,7 +146,7 @@ def _caches_for(ctx: Negotiated) -> _Caches:
     # Keyed by identity: hashing a Negotiated for every UPDATE would cost more than the lookup saves.
     if len(_CACHE) > 64:
         _CACHE.clear()
-    entry = _CACHE[id(ctx)] = (ctx, {}, interned_for(ctx))
+    entry = _CACHE[id(ctx)] = (ctx, {}, {}, interned_for(ctx))
     return entry
 
 
@@ -177,21 +179,26 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     caches = _CACHE.get(id(ctx))
     if caches is None or caches[0] is not ctx:
         caches = _caches_for(ctx)
-    cache = caches[1]
-    key = (block, has_nlri)
-    cached = cache.get(key)
+    cache = caches[1] if has_nlri else caches[2]
+    cached = cache.get(block)
     if cached is not None:
         attrs, errs = cached
     else:
-        attrs, err_list, seen = decode_block(block, ctx, has_nlri, caches[2])
+        attrs, err_list, seen = decode_block(block, ctx, has_nlri, caches[3])
         errs = tuple(err_list) if err_list else ()
         # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
         if _MP_CODES.isdisjoint(seen):
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
-            cache[key] = (attrs, errs)
+            cache[block] = (attrs, errs)
     if not errs:
-        return _trusted(tuple(withdrawn), attrs, tuple(nlri), ())
+        # _trusted, inlined: this is the path of nearly every UPDATE received.
+        u = _new(Update)
+        _SET_WITHDRAWN(u, tuple(withdrawn))
+        _SET_ATTRIBUTES(u, attrs)
+        _SET_NLRI(u, tuple(nlri))
+        _SET_ERRORS(u, ())
+        return u
     worst = max(errs, key=lambda e: e.handling)
     if worst.handling >= Handling.AFI_SAFI_DISABLE:
         raise worst

@@ -45,13 +45,13 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 @contextmanager
 def _general_path_only() -> Iterator[None]:
     """No caches and no plain route: every attribute through ``_decode_one``'s full checks."""
-    saved = dict(attr_block._PLAIN_FLAGS)
-    attr_block._PLAIN_FLAGS.clear()
+    saved = dict(attr_block._PLAIN)
+    attr_block._PLAIN.clear()
     update.clear_cache()
     try:
         yield
     finally:
-        attr_block._PLAIN_FLAGS.update(saved)
+        attr_block._PLAIN.update(saved)
         update.clear_cache()
 
 
@@ -80,8 +80,9 @@ def _check_all_paths(body: bytes, ctx: Negotiated) -> None:
     update.clear_cache()
     assert _outcome(body, ctx) == expected  # cold: parsed and interned
     assert _outcome(body, ctx) == expected  # warm: the whole block from the cache
-    for _, blocks, _ in update._CACHE.values():
-        blocks.clear()
+    for _, with_nlri, without_nlri, _ in update._CACHE.values():
+        with_nlri.clear()
+        without_nlri.clear()
     assert _outcome(body, ctx) == expected  # block parsed again from interned attributes
 
 
