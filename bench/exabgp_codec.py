@@ -53,6 +53,8 @@ try:
         Origin,
     )
     from exabgp.bgp.message.update.attribute.community.initial.community import Community
+    from exabgp.bgp.message.update.attribute.community.large.communities import LargeCommunities
+    from exabgp.bgp.message.update.attribute.community.large.community import LargeCommunity
     from exabgp.bgp.message.update.nlri import CIDR, INET
     from exabgp.bgp.neighbor import Neighbor
     from exabgp.environment import getenv
@@ -65,7 +67,15 @@ except Exception as exc:  # ImportError, or anything exabgp's import-time setup 
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["available", "build_routes_distinct", "build_routes_shared", "decode", "encode"]
+__all__ = [
+    "available",
+    "build_routes_distinct",
+    "build_routes_sets",
+    "build_routes_shared",
+    "decode",
+    "describe",
+    "encode",
+]
 
 # The session.  The encoding speaker is AS 65001, the first AS of the benchmark's AS_PATH.
 _LOCAL_AS = 65001
@@ -213,6 +223,89 @@ def build_routes_distinct(n: int) -> object:
     _setup_exabgp()
     nexthop = IP.create(_NEXT_HOP)
     return [_change(index, _attributes(index, ((65001, index % 65536),)), nexthop) for index in range(n)]
+
+
+#: One attribute set and its prefixes, neutral between the two codecs (built by bench/codec.py):
+#: (origin, AS_PATH AS numbers, next hop, MED or None, communities, large communities,
+#: ((IPv4 address as int, prefix length), ...)).
+RouteSet = tuple[
+    int,
+    tuple[int, ...],
+    str,
+    "int | None",
+    tuple[int, ...],
+    tuple[tuple[int, int, int], ...],
+    tuple[tuple[int, int], ...],
+]
+
+
+def _set_attributes(route_set: RouteSet) -> Any:
+    """ExaBGP ``Attributes`` for one ``RouteSet``, built with the classes its parser uses."""
+    origin, as_path, next_hop, med, communities, large, _ = route_set
+    attributes = Attributes()
+    attributes.add(Origin(origin))
+    attributes.add(ASPath([SEQUENCE([ASN(asn) for asn in as_path])]))
+    attributes.add(NextHop(next_hop))
+    if med is not None:
+        attributes.add(MED(med))
+    if communities:
+        wanted = Communities()
+        for value in communities:
+            wanted.add(Community(struct.pack("!L", value)))
+        attributes.add(wanted)
+    if large:
+        wanted_large = LargeCommunities()
+        for triple in large:
+            wanted_large.add(LargeCommunity(struct.pack("!LLL", *triple)))
+        attributes.add(wanted_large)
+    return attributes
+
+
+def build_routes_sets(route_sets: list[RouteSet]) -> object:
+    """ExaBGP ``Change`` objects for ``route_sets``: one ``Attributes`` per set, shared by its prefixes."""
+    _setup_exabgp()
+    changes = []
+    hops: dict[str, Any] = {}
+    for route_set in route_sets:
+        attributes = _set_attributes(route_set)
+        next_hop = route_set[2]
+        nexthop = hops.get(next_hop) or hops.setdefault(next_hop, IP.create(next_hop))
+        for address, length in route_set[6]:
+            nlri = INET(AFI.ipv4, SAFI.unicast, Action.ANNOUNCE)
+            nlri.cidr = CIDR(struct.pack("!L", address), length)
+            nlri.nexthop = nexthop
+            change = Change(nlri, attributes)
+            change.index()
+            changes.append(change)
+        attributes.index()
+    return changes
+
+
+def describe(message: bytes) -> list[tuple[tuple[int, int], tuple[Any, ...]]]:
+    """Decode one UPDATE with ExaBGP and read back, per announced prefix, the attribute values in the
+    ``RouteSet`` layout: ((address, length), (origin, AS numbers, next hop, MED, communities, large))."""
+    update = Message.unpack(_UPDATE, message[_HEADER_LEN:], Direction.IN, _receiver())
+    attributes = update.attributes
+    code = Attribute.CODE
+    origin = attributes[code.ORIGIN].origin
+    as_path = tuple(int(asn) for segment in attributes[code.AS_PATH].aspath for asn in segment)
+    med = attributes[code.MED].med if code.MED in attributes else None
+    communities: tuple[int, ...] = ()
+    if code.COMMUNITY in attributes:
+        communities = tuple(
+            struct.unpack("!L", c.community)[0] for c in attributes[code.COMMUNITY].communities
+        )
+    large: tuple[tuple[int, ...], ...] = ()
+    if code.LARGE_COMMUNITY in attributes:
+        large = tuple(
+            struct.unpack("!LLL", c.large_community) for c in attributes[code.LARGE_COMMUNITY].communities
+        )
+    out = []
+    for nlri in update.nlris:
+        address = struct.unpack("!L", nlri.cidr.ton().ljust(4, b"\x00"))[0]
+        values = (origin, as_path, str(nlri.nexthop), med, communities, large)
+        out.append(((address, nlri.cidr.mask), values))
+    return out
 
 
 def encode(routes: object) -> list[bytes]:

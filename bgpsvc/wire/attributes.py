@@ -29,6 +29,9 @@ from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, Negotiated
 
 _U32 = Struct(">I")
+#: Flags, type, length 4, value: a whole fixed-size 4-octet attribute in one pack.
+_U32_TLV = Struct(">BBBI")
+_new = object.__new__
 _ORIGIN_VALUES = (b"\x00", b"\x01", b"\x02")
 _AGG2 = Struct(">H4s")
 _AGG4 = Struct(">I4s")
@@ -77,6 +80,9 @@ class Origin(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _ORIGIN_VALUES[self.value]
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return _ORIGIN_TLVS[self.value]
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) != 1:
@@ -84,6 +90,10 @@ class Origin(PathAttribute):
         if value[0] > 2:
             raise Malformed(UpdateSubcode.INVALID_ORIGIN_ATTRIBUTE, f"undefined ORIGIN {value[0]}")
         return cls(value[0])
+
+
+#: The whole attribute per ORIGIN value, header included: encoding it is an index.
+_ORIGIN_TLVS = tuple(Origin._HEADER + v for v in _ORIGIN_VALUES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +118,21 @@ class NextHop(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return self.address.packed
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        # ``_ip`` is the integer every ipaddress.IPv4Address keeps in its slot; reading it and packing
+        # the whole attribute at once avoids ``.packed`` (two Python-level calls, about 4x slower).
+        return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.address._ip)  # type: ignore[attr-defined]
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
         if len(value) != 4:
             raise length_error(f"NEXT_HOP length {len(value)} is not 4")
-        address = ipaddress.IPv4Address(value)
-        # Syntactically incorrect next hops (RFC 4271 §6.3): unspecified, broadcast, multicast.
-        if address.is_unspecified or address.is_multicast or value == b"\xff\xff\xff\xff":
-            raise Malformed(UpdateSubcode.INVALID_NEXT_HOP_ATTRIBUTE, f"invalid NEXT_HOP {address}")
-        return cls(address)
+        # Syntactically incorrect next hops (RFC 4271 §6.3): unspecified, multicast (224/4), broadcast.
+        if value == b"\x00\x00\x00\x00" or value[0] >> 4 == 14 or value == b"\xff\xff\xff\xff":
+            raise Malformed(
+                UpdateSubcode.INVALID_NEXT_HOP_ATTRIBUTE, f"invalid NEXT_HOP {ipaddress.IPv4Address(value)}"
+            )
+        return cls(ipaddress.IPv4Address(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +153,17 @@ class MultiExitDisc(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.value)
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        return cls(_u32(value, "MULTI_EXIT_DISC"))
+        # Four octets always fit the field: build without __post_init__'s range check.
+        if len(value) != 4:
+            raise length_error(f"MULTI_EXIT_DISC length {len(value)} is not 4")
+        attr = _new(cls)
+        _SET_MULTI_EXIT_DISC(attr, int.from_bytes(value))
+        return attr
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +184,17 @@ class LocalPref(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.value)
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        return cls(_u32(value, "LOCAL_PREF"))
+        # Four octets always fit the field: build without __post_init__'s range check.
+        if len(value) != 4:
+            raise length_error(f"LOCAL_PREF length {len(value)} is not 4")
+        attr = _new(cls)
+        _SET_LOCAL_PREF(attr, int.from_bytes(value))
+        return attr
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,9 +345,17 @@ class Otc(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.asn)
 
+    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+        return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.asn)
+
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        return cls(_u32(value, "OTC"))
+        # Four octets always fit the field: build without __post_init__'s range check.
+        if len(value) != 4:
+            raise length_error(f"OTC length {len(value)} is not 4")
+        attr = _new(cls)
+        _SET_OTC(attr, int.from_bytes(value))
+        return attr
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +381,12 @@ class UnknownAttribute(PathAttribute):
     def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
         return encode_attribute(self.flags, self.attr_type, self.value)
 
+
+# Slot setters of the one-field attributes decoded above: ``setter(obj, value)`` writes the frozen
+# field directly (what the dataclass __init__ does, minus __post_init__); about 2x faster than cls(v).
+_SET_MULTI_EXIT_DISC = MultiExitDisc.__dict__["value"].__set__
+_SET_LOCAL_PREF = LocalPref.__dict__["value"].__set__
+_SET_OTC = Otc.__dict__["asn"].__set__
 
 ATTRIBUTES: dict[int, type[PathAttribute]] = {
     cls.TYPE: cls

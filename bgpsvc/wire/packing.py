@@ -20,16 +20,29 @@ from .attr_base import (
     encode_attribute,
 )
 from .attr_block import encode_attributes
-from .constants import HEADER_SIZE, IPV4_UNICAST, AttrType, Family, MessageType, Safi
+from .constants import (
+    HEADER_SIZE,
+    IPV4_UNICAST,
+    MARKER,
+    MAX_EXTENDED_MESSAGE_SIZE,
+    MAX_MESSAGE_SIZE,
+    AttrType,
+    Family,
+    MessageType,
+    Safi,
+)
 from .header import encode_header
 from .mp import MpReachNlri
 from .negotiated import DEFAULT, Negotiated
 from .prefix import Prefix, encode_prefix_list
 
 _U16 = Struct(">H")
+_afi = itemgetter(0)
+_IS_IPV4 = (1).__eq__
+#: Header (marker, length, type) + withdrawn routes length + path attributes length of an UPDATE.
+_MSG_HEAD = Struct(">16sHBHH").pack
 _AFI_SAFI = Struct(">HB")
 _UPDATE = MessageType.UPDATE
-_afi = itemgetter(0)  # a Prefix's AFI octet (C-level checks over a whole table)
 
 
 def _chunks(pieces: list[bytes], space: int) -> list[bytes]:
@@ -66,6 +79,27 @@ def _mp_space(room: int, head: int) -> int:
     return short if head + short <= MAX_SHORT_VALUE else room - ATTR_HEADER_SIZE_EXT - head
 
 
+def _pack_ipv4(block: bytes, prefixes: Sequence[Prefix], ctx: Negotiated) -> list[bytes]:
+    """IPv4 unicast prefixes in the classic NLRI field behind one encoded attribute ``block``."""
+    if len(prefixes) == 1:
+        if prefixes[0][0] != 1:
+            raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
+    elif not all(map(_IS_IPV4, map(_afi, prefixes))):
+        raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
+    pieces = encode_prefix_list(prefixes, bool(ctx.add_path_tx) and IPV4_UNICAST in ctx.add_path_tx)
+    head_len = HEADER_SIZE + 4 + len(block)
+    nlri_len = sum(map(len, pieces))
+    limit = MAX_EXTENDED_MESSAGE_SIZE if ctx.extended_message else MAX_MESSAGE_SIZE
+    if head_len + nlri_len <= limit:
+        # Everything fits one message (the common case for distinct attribute sets): one join.
+        return [b"".join((_MSG_HEAD(MARKER, head_len + nlri_len, 2, 0, len(block)), block, *pieces))]
+    middle = b"\x00\x00" + _U16.pack(len(block)) + block
+    return [
+        encode_header(head_len + len(chunk), _UPDATE) + middle + chunk
+        for chunk in _chunks(pieces, limit - head_len)
+    ]
+
+
 def pack_updates(
     attributes: Sequence[PathAttribute], prefixes: Sequence[Prefix], ctx: Negotiated = DEFAULT
 ) -> list[bytes]:
@@ -76,22 +110,18 @@ def pack_updates(
     """
     if not prefixes:
         return []
-    template = None
-    for a in attributes:
-        if a.TYPE == AttrType.MP_REACH_NLRI and isinstance(a, MpReachNlri):
-            template = a
+    if MpReachNlri not in map(type, attributes):
+        block = b"".join([a.encode(ctx) for a in attributes])  # encode_attributes, inlined
+        if len(prefixes) == 1 and not ctx.add_path_tx:
+            # One route per UPDATE, the shape of distinct attribute sets: build it with no helper.
+            p = prefixes[0]
+            nlri = p[1:]  # length octet and address octets, if it carries no path id
+            size = HEADER_SIZE + 4 + len(block) + len(nlri)
+            if p[0] == 1 and len(p) == 2 + ((p[1] + 7) >> 3) and size <= MAX_MESSAGE_SIZE:
+                return [_MSG_HEAD(MARKER, size, 2, 0, len(block)) + block + nlri]
+        return _pack_ipv4(block, prefixes, ctx)
+    template = next(a for a in attributes if isinstance(a, MpReachNlri))
     limit = ctx.max_message_size
-    if template is None:
-        if set(map(_afi, prefixes)) != {1}:
-            raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
-        block = encode_attributes(tuple(attributes), ctx)
-        head_len = HEADER_SIZE + 4 + len(block)
-        pieces = encode_prefix_list(prefixes, IPV4_UNICAST in ctx.add_path_tx)
-        middle = b"\x00\x00" + _U16.pack(len(block)) + block
-        return [
-            encode_header(head_len + len(chunk), _UPDATE) + middle + chunk
-            for chunk in _chunks(pieces, limit - head_len)
-        ]
     if template.nlri:
         raise ValueError("the MpReachNlri template must have no NLRI of its own")
     family = template.family

@@ -171,6 +171,13 @@ def decode_prefixes(
     afi_byte = _AFI_BYTE[afi]
     if not add_path:
         first = data[0]
+        if (
+            n == 1 + ((first + 7) >> 3)
+            and first <= bits
+            and not (first & 7 and data[-1] & ~_LAST_MASK[first] & 0xFF)
+        ):
+            # Exactly one prefix, host bits clear (one route per UPDATE: distinct attribute sets).
+            return [_new(Prefix, afi_byte + data)]
         uniform = _UNIFORM.get((afi, first))
         if uniform is not None:
             fmt, size = uniform

@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from struct import Struct
 
 from .attr_base import PathAttribute
-from .attr_block import decode_attributes, encode_attributes, reaches
-from .constants import HEADER_SIZE, IPV4_UNICAST, Family, MessageType
+from .attr_block import (
+    clear_interned,
+    decode_attributes,
+    decode_block,
+    encode_attributes,
+    interned_for,
+    reaches,
+)
+from .constants import HEADER_SIZE, IPV4_UNICAST, AttrType, Family, MessageType
 from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .header import frame
 from .mp import MpReachNlri, MpUnreachNlri
@@ -123,35 +130,30 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
     return frame(_UPDATE, body)
 
 
-# Decoded attribute blocks, per Negotiated object, keyed by (bytes, has classic NLRI). A table transfer
-# repeats the same block in every UPDATE; sharing one frozen result saves both time and memory.
+# Decoded attribute blocks, per Negotiated object, keyed by their bytes, one dict for UPDATEs with
+# classic NLRI and one for those without (the mandatory attributes differ). A table transfer repeats
+# the same block in every UPDATE; sharing one frozen result saves both time and memory. Each entry
+# also holds the session's table of interned attributes (attr_block.py), for blocks that miss.
 _CacheEntry = tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
-_CACHE: dict[int, tuple[Negotiated, dict[tuple[bytes, bool], _CacheEntry]]] = {}
+_Blocks = dict[bytes, _CacheEntry]
+_Caches = tuple[Negotiated, _Blocks, _Blocks, dict[bytes, PathAttribute]]
+_CACHE: dict[int, _Caches] = {}
 _CACHE_MAX = 4096
+_MP_CODES = frozenset((AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI))
 
 
-def _cache_for(ctx: Negotiated) -> dict[tuple[bytes, bool], _CacheEntry]:
+def _caches_for(ctx: Negotiated) -> _Caches:
     # Keyed by identity: hashing a Negotiated for every UPDATE would cost more than the lookup saves.
-    entry = _CACHE.get(id(ctx))
-    if entry is None or entry[0] is not ctx:
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        entry = (ctx, {})
-        _CACHE[id(ctx)] = entry
-    return entry[1]
-
-
-def _has_mp(attrs: tuple[PathAttribute, ...]) -> bool:
-    for a in attrs:
-        t = type(a)
-        if t is MpReachNlri or t is MpUnreachNlri:
-            return True
-    return False
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    entry = _CACHE[id(ctx)] = (ctx, {}, {}, interned_for(ctx))
+    return entry
 
 
 def clear_cache() -> None:
-    """Forget decoded attribute blocks (benchmarks start cold with this)."""
+    """Forget decoded attribute blocks and interned attributes (benchmarks start cold with this)."""
     _CACHE.clear()
+    clear_interned()
 
 
 def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
@@ -174,21 +176,29 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     nlri = decode_prefixes(body[4 + wlen + alen :], 1, add_path) if 4 + wlen + alen < n else []
     block = body[4 + wlen : 4 + wlen + alen]
     has_nlri = bool(nlri)
-    cache = _cache_for(ctx)
-    key = (block, has_nlri)
-    cached = cache.get(key)
+    caches = _CACHE.get(id(ctx))
+    if caches is None or caches[0] is not ctx:
+        caches = _caches_for(ctx)
+    cache = caches[1] if has_nlri else caches[2]
+    cached = cache.get(block)
     if cached is not None:
         attrs, errs = cached
     else:
-        attrs, err_list = decode_attributes(block, ctx, has_nlri)
-        errs = tuple(err_list)
+        attrs, err_list, seen = decode_block(block, ctx, has_nlri, caches[3])
+        errs = tuple(err_list) if err_list else ()
         # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
-        if not _has_mp(attrs):
+        if _MP_CODES.isdisjoint(seen):
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
-            cache[key] = (attrs, errs)
+            cache[block] = (attrs, errs)
     if not errs:
-        return _trusted(tuple(withdrawn), attrs, tuple(nlri), ())
+        # _trusted, inlined: this is the path of nearly every UPDATE received.
+        u = _new(Update)
+        _SET_WITHDRAWN(u, tuple(withdrawn))
+        _SET_ATTRIBUTES(u, attrs)
+        _SET_NLRI(u, tuple(nlri))
+        _SET_ERRORS(u, ())
+        return u
     worst = max(errs, key=lambda e: e.handling)
     if worst.handling >= Handling.AFI_SAFI_DISABLE:
         raise worst
@@ -215,12 +225,20 @@ def _trusted(
     errors: tuple[UpdateMessageError, ...],
 ) -> Update:
     # The decoder has already checked every field; skip __post_init__'s per-prefix walk.
-    u = object.__new__(Update)
-    object.__setattr__(u, "withdrawn", withdrawn)
-    object.__setattr__(u, "attributes", attrs)
-    object.__setattr__(u, "nlri", nlri)
-    object.__setattr__(u, "errors", errors)
+    u = _new(Update)
+    _SET_WITHDRAWN(u, withdrawn)
+    _SET_ATTRIBUTES(u, attrs)
+    _SET_NLRI(u, nlri)
+    _SET_ERRORS(u, errors)
     return u
+
+
+# Slot setters for _trusted: what the dataclass __init__ does underneath, without its checks.
+_new = object.__new__
+_SET_WITHDRAWN = Update.__dict__["withdrawn"].__set__
+_SET_ATTRIBUTES = Update.__dict__["attributes"].__set__
+_SET_NLRI = Update.__dict__["nlri"].__set__
+_SET_ERRORS = Update.__dict__["errors"].__set__
 
 
 def _treat_as_withdraw(

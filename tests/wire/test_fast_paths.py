@@ -1,0 +1,205 @@
+"""The codec's fast paths give exactly what its general paths give (issue 14).
+
+Decoding has three shortcuts: whole attribute blocks cached per session, single attributes interned by
+their octets per session, and the "plain" route that skips the flag and peer checks for an attribute
+whose flags are exactly its type's. The reference below turns all three off (empty caches, no plain
+route), so every attribute goes through the full RFC 7606 checks; the fast decoder must agree with it
+cold, warm, and with only the attributes interned, on valid and on damaged messages. Encoding has
+one-pack encoders per attribute class and a one-route UPDATE builder; they must give the octets of
+the general TLV writer and of ``encode_update``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from bgpsvc.wire import (
+    Prefix,
+    UnknownAttribute,
+    Update,
+    attr_block,
+    decode_prefixes,
+    decode_update,
+    encode,
+    encode_update,
+    pack_updates,
+    update,
+)
+from bgpsvc.wire.attr_base import PathAttribute, encode_attribute
+from bgpsvc.wire.errors import NotificationError
+from bgpsvc.wire.framing import decode
+from bgpsvc.wire.messages import decode_message
+from bgpsvc.wire.negotiated import Negotiated
+
+from . import strategies as ws
+
+HEADER = 19
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@contextmanager
+def _general_path_only() -> Iterator[None]:
+    """No caches and no plain route: every attribute through ``_decode_one``'s full checks."""
+    saved = dict(attr_block._PLAIN)
+    attr_block._PLAIN.clear()
+    update.clear_cache()
+    try:
+        yield
+    finally:
+        attr_block._PLAIN.update(saved)
+        update.clear_cache()
+
+
+Outcome = tuple[str, object]
+
+
+def _outcome(body: bytes, ctx: Negotiated) -> Outcome:
+    """What decoding ``body`` gives: the Update and its errors in detail, or the NOTIFICATION raised."""
+    try:
+        u = decode_update(body, ctx)
+    except NotificationError as exc:
+        return ("raised", (type(exc), exc.code, exc.subcode, exc.data, getattr(exc, "handling", None)))
+    errors = [(e.subcode, e.handling, e.attr_type, e.data, e.rfc) for e in u.errors]
+    # repr and hash as well as ==: a value built without __post_init__ must be the same value, field
+    # types included (a list where a tuple belongs would compare unequal only sometimes).
+    return ("decoded", (u, repr(u), [hash(a) for a in u.attributes], errors))
+
+
+def _reference(body: bytes, ctx: Negotiated) -> Outcome:
+    with _general_path_only():
+        return _outcome(body, ctx)
+
+
+def _check_all_paths(body: bytes, ctx: Negotiated) -> None:
+    expected = _reference(body, ctx)
+    update.clear_cache()
+    assert _outcome(body, ctx) == expected  # cold: parsed and interned
+    assert _outcome(body, ctx) == expected  # warm: the whole block from the cache
+    for _, with_nlri, without_nlri, _ in update._CACHE.values():
+        with_nlri.clear()
+        without_nlri.clear()
+    assert _outcome(body, ctx) == expected  # block parsed again from interned attributes
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> Negotiated:
+    """Any session context, external or internal (external peers change what is discarded)."""
+    return dataclasses.replace(draw(ws.negotiated()), ebgp=draw(st.booleans()))
+
+
+@st.composite
+def update_bodies(draw: st.DrawFn) -> tuple[Negotiated, bytes]:
+    """A valid UPDATE body, or one with a few octets overwritten past the length fields."""
+    ctx = draw(contexts())
+    body = bytearray(encode(draw(ws.updates(ctx)), ctx)[HEADER:])
+    for _ in range(draw(st.integers(0, 3))):
+        if len(body) > 4:
+            body[draw(st.integers(4, len(body) - 1))] = draw(st.integers(0, 255))
+    return ctx, bytes(body)
+
+
+@SETTINGS
+@given(update_bodies())
+def test_fast_decode_equals_general_path(case: tuple[Negotiated, bytes]) -> None:
+    ctx, body = case
+    _check_all_paths(body, ctx)
+
+
+@SETTINGS
+@given(contexts(), st.binary(max_size=80))
+def test_fast_decode_equals_general_path_on_random_blocks(ctx: Negotiated, block: bytes) -> None:
+    body = b"\x00\x00" + len(block).to_bytes(2, "big") + block + b"\x18\xc6\x33\x64"  # NLRI 198.51.100/24
+    _check_all_paths(body, ctx)
+
+
+@SETTINGS
+@given(update_bodies())
+def test_interned_attributes_do_not_cross_sessions(case: tuple[Negotiated, bytes]) -> None:
+    """The same octets from another session decode as that session's reference says."""
+    ctx, body = case
+    other = dataclasses.replace(ctx, four_octet_as=not ctx.four_octet_as, ebgp=not ctx.ebgp)
+    expected = _reference(body, other)
+    update.clear_cache()
+    _outcome(body, ctx)
+    assert _outcome(body, other) == expected
+
+
+@SETTINGS
+@given(ws.ctx_and(ws.updates))
+def test_framing_fast_path_equals_decode_message(case: tuple[Negotiated, Update]) -> None:
+    ctx, u = case
+    data = encode(u, ctx)
+    assert decode(data, ctx) == decode_message(2, data[HEADER:], ctx) == u
+
+
+def test_intern_table_is_bounded() -> None:
+    ctx = Negotiated()
+    saved = attr_block.INTERN_MAX
+    attr_block.INTERN_MAX = 8
+    try:
+        update.clear_cache()
+        for med in range(50):
+            block = b"\x40\x01\x01\x00" + b"\x40\x02\x00" + b"\x80\x04\x04" + med.to_bytes(4, "big")
+            attrs, errors = attr_block.decode_attributes(block, ctx)
+            assert [a.value for a in attrs if hasattr(a, "value")][-1] == med and not errors
+            assert len(attr_block.interned_for(ctx)) <= 8
+    finally:
+        attr_block.INTERN_MAX = saved
+        update.clear_cache()
+
+
+# -- Encoding ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_attribute_encoders_equal_general_tlv(data: st.DataObject) -> None:
+    ctx = data.draw(ws.negotiated())
+    for strategy in ws.attribute_strategies(ctx).values():
+        attr = data.draw(strategy)
+        assert not isinstance(attr, UnknownAttribute)
+        general = encode_attribute(attr.FLAGS, attr.TYPE, attr.encode_value(ctx))
+        assert attr.encode(ctx) == general
+        assert PathAttribute.encode(attr, ctx) == general
+
+
+@st.composite
+def ipv4_routes(draw: st.DrawFn) -> tuple[Negotiated, tuple[PathAttribute, ...], list[Prefix]]:
+    ctx = draw(ws.negotiated())
+    strategies = ws.attribute_strategies(ctx)
+    codes = [1, 2, 3, *draw(st.sets(st.sampled_from((4, 5, 6, 7, 8, 16, 32, 35))))]
+    attrs = tuple(draw(strategies[t]) for t in draw(st.permutations(codes)))
+    prefixes = draw(st.lists(ws.prefixes(1, bool(ctx.add_path_tx)), min_size=1, max_size=3))
+    return ctx, attrs, prefixes
+
+
+@SETTINGS
+@given(ipv4_routes())
+def test_pack_updates_fast_path_equals_encode_update(
+    case: tuple[Negotiated, tuple[PathAttribute, ...], list[Prefix]],
+) -> None:
+    ctx, attrs, prefixes = case
+    expected = encode_update(Update(attributes=attrs, nlri=tuple(prefixes)), ctx)
+    assert pack_updates(attrs, prefixes, ctx) == [expected]
+    assert pack_updates(list(attrs), prefixes, ctx) == [expected]
+
+
+@SETTINGS
+@given(
+    st.integers(0, 32),
+    st.binary(min_size=4, max_size=4),
+    st.integers(0, 32),
+    st.binary(min_size=4, max_size=4),
+)
+def test_single_prefix_path_equals_general_loop(n: int, raw: bytes, m: int, other: bytes) -> None:
+    """One prefix alone (fast path) decodes as it does followed by another (general loop)."""
+    assume(m != n)
+    one = bytes((n,)) + raw[: (n + 7) >> 3]
+    two = one + bytes((m,)) + other[: (m + 7) >> 3]
+    assert decode_prefixes(one, 1) == decode_prefixes(two, 1)[:1]
+    assert repr(decode_prefixes(one, 1)) == repr(decode_prefixes(two, 1)[:1])
