@@ -212,7 +212,7 @@ def cross_check_sets(route_sets: list[RouteSet], ours: list[bytes], theirs: list
         u = decode(m)
         values = _values(u)  # type: ignore[arg-type]
         for p in u.nlri:  # type: ignore[union-attr]
-            prefix = (int.from_bytes(p[2].ljust(4, b"\x00"), "big"), p[1])
+            prefix = (int.from_bytes(p.packed.ljust(4, b"\x00"), "big"), p[1])
             if expected[prefix] != values:
                 raise SystemExit(f"bgpsvc reads {values} for {prefix}, generated {expected[prefix]}")
             checked += 1

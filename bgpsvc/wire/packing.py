@@ -34,7 +34,7 @@ from .constants import (
 from .header import encode_header
 from .mp import MpReachNlri
 from .negotiated import DEFAULT, Negotiated
-from .prefix import Prefix, encode_prefix_list
+from .prefix import Prefix, encode_prefix_list, uniform_nlri
 
 _U16 = Struct(">H")
 _afi = itemgetter(0)
@@ -72,6 +72,18 @@ def _chunks(pieces: list[bytes], space: int) -> list[bytes]:
     return out
 
 
+def _nlri_chunks(prefixes: Sequence[Prefix], add_path: bool, space: int) -> list[bytes]:
+    """The prefixes' NLRI in runs of at most ``space`` octets, in order (one-length tables in C)."""
+    run = None if add_path else uniform_nlri(prefixes)
+    if run is None:
+        return _chunks(encode_prefix_list(prefixes, add_path), space)
+    data, size = run
+    step = space // size * size
+    if step == 0:
+        raise ValueError("no room for a single prefix in an UPDATE")
+    return [data[i : i + step] for i in range(0, len(data), step)]
+
+
 def _mp_space(room: int, head: int) -> int:
     """NLRI octets an MP attribute can carry in ``room`` octets: its header is 4 octets when the value
     exceeds 255 (Extended Length, RFC 4271 §4.3) and 3 otherwise, so a short value fits one more octet."""
@@ -86,18 +98,16 @@ def _pack_ipv4(block: bytes, prefixes: Sequence[Prefix], ctx: Negotiated) -> lis
             raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
     elif not all(map(_IS_IPV4, map(_afi, prefixes))):
         raise ValueError("non-IPv4 prefixes need an MpReachNlri template in the attributes")
-    pieces = encode_prefix_list(prefixes, bool(ctx.add_path_tx) and IPV4_UNICAST in ctx.add_path_tx)
+    add_path = bool(ctx.add_path_tx) and IPV4_UNICAST in ctx.add_path_tx
     head_len = HEADER_SIZE + 4 + len(block)
-    nlri_len = sum(map(len, pieces))
     limit = MAX_EXTENDED_MESSAGE_SIZE if ctx.extended_message else MAX_MESSAGE_SIZE
-    if head_len + nlri_len <= limit:
+    chunks = _nlri_chunks(prefixes, add_path, limit - head_len)
+    if len(chunks) == 1:
         # Everything fits one message (the common case for distinct attribute sets): one join.
-        return [b"".join((_MSG_HEAD(MARKER, head_len + nlri_len, 2, 0, len(block)), block, *pieces))]
+        size = head_len + len(chunks[0])
+        return [b"".join((_MSG_HEAD(MARKER, size, 2, 0, len(block)), block, chunks[0]))]
     middle = b"\x00\x00" + _U16.pack(len(block)) + block
-    return [
-        encode_header(head_len + len(chunk), _UPDATE) + middle + chunk
-        for chunk in _chunks(pieces, limit - head_len)
-    ]
+    return [encode_header(head_len + len(chunk), _UPDATE) + middle + chunk for chunk in chunks]
 
 
 def pack_updates(
@@ -129,10 +139,9 @@ def pack_updates(
         raise ValueError(f"prefixes do not all belong to {family}")
     rest = encode_attributes(tuple(a for a in attributes if a.type_code != AttrType.MP_REACH_NLRI), ctx)
     mp_head = template.header()
-    pieces = encode_prefix_list(prefixes, family in ctx.add_path_tx)
     space = _mp_space(limit - HEADER_SIZE - 4 - len(rest), len(mp_head))
     out = []
-    for chunk in _chunks(pieces, space):
+    for chunk in _nlri_chunks(prefixes, family in ctx.add_path_tx, space):
         mp = encode_attribute(OPTIONAL, AttrType.MP_REACH_NLRI, mp_head + chunk)
         alen = len(mp) + len(rest)
         out.append(encode_header(HEADER_SIZE + 4 + alen, _UPDATE) + b"\x00\x00" + _U16.pack(alen) + mp + rest)
@@ -150,9 +159,9 @@ def pack_withdrawals(
     out: list[bytes] = []
     for afi, group in sorted(by_afi.items()):
         family = Family(afi, safi)
-        pieces = encode_prefix_list(group, family in ctx.add_path_tx)
+        add_path = family in ctx.add_path_tx
         if family == IPV4_UNICAST:
-            for chunk in _chunks(pieces, limit - HEADER_SIZE - 4):
+            for chunk in _nlri_chunks(group, add_path, limit - HEADER_SIZE - 4):
                 out.append(
                     encode_header(HEADER_SIZE + 4 + len(chunk), _UPDATE)
                     + _U16.pack(len(chunk))
@@ -161,7 +170,7 @@ def pack_withdrawals(
                 )
             continue
         head = _AFI_SAFI.pack(afi, safi)
-        for chunk in _chunks(pieces, _mp_space(limit - HEADER_SIZE - 4, len(head))):
+        for chunk in _nlri_chunks(group, add_path, _mp_space(limit - HEADER_SIZE - 4, len(head))):
             mp = encode_attribute(OPTIONAL, AttrType.MP_UNREACH_NLRI, head + chunk)
             out.append(
                 encode_header(HEADER_SIZE + 4 + len(mp), _UPDATE) + b"\x00\x00" + _U16.pack(len(mp)) + mp

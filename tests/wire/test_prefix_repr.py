@@ -10,7 +10,7 @@ import pickle
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bgpsvc.wire.prefix import Prefix, decode_prefixes, encode_prefix_list, encode_prefixes
+from bgpsvc.wire.prefix import Prefix, decode_prefixes, encode_prefix_list, encode_prefixes, uniform_nlri
 from tests.wire.strategies import prefixes
 
 ANY = st.one_of(prefixes(1), prefixes(2), prefixes(1, path_id=True), prefixes(2, path_id=True))
@@ -66,3 +66,15 @@ def test_a_mixed_table_never_takes_the_uniform_encoder_with_a_path_id() -> None:
     assert encode_prefix_list([plain, with_id]) == [b"\x18\xc0\x00\x02", b"\x18\xc6\x33\x64"]
     assert encode_prefix_list([with_id, with_id]) == [b"\x18\xc6\x33\x64"] * 2
     assert str(with_id) == "198.51.100.0/24#7" and repr(plain) == "Prefix('192.0.2.0/24')"
+
+
+@given(st.sampled_from([1, 2]), st.data())
+def test_a_uniform_run_is_the_joined_nlri_or_none_with_a_path_id(afi: int, data: st.DataObject) -> None:
+    length = data.draw(st.integers(0, 32 if afi == 1 else 128))
+    with_ids = data.draw(st.booleans())
+    ps = data.draw(st.lists(prefixes(afi, path_id=with_ids, length=st.just(length)), max_size=30))
+    run = uniform_nlri(ps)
+    if not ps or any(p.path_id for p in ps):
+        assert run is None
+    else:
+        assert run == (b"".join(encode_prefix_list(ps)), 1 + (length + 7) // 8)
