@@ -45,6 +45,9 @@ class _Stream:
     items: Iterator[tuple[Prefix, RouteAttrs]]
     desired: Mapping[Prefix, RouteAttrs]
     families: tuple[Family, ...]
+    #: The Adj-RIB-Out was empty when the stream began: the chunks (distinct keys of one mapping)
+    #: are all unsent, and only the stream commits until it ends.
+    unsent: bool = False
 
 
 class Advertising:
@@ -153,7 +156,7 @@ class Advertising:
             return
         desired = self._desired
         if initial and len(desired) > STREAM_CHUNK:
-            self._stream = _Stream(rib, iter(desired.items()), desired, params.families)
+            self._stream = _Stream(rib, iter(desired.items()), desired, params.families, not rib.sent)
             self._schedule_stream(now)
             return
         msgs = rib.update(desired, params.families, changed=changed, since=since)
@@ -175,7 +178,7 @@ class Advertising:
             return
         chunk = dict(islice(st.items, STREAM_CHUNK))
         if chunk:
-            delta = st.rib.announce_delta(chunk, st.families)
+            delta = st.rib.announce_delta(chunk, st.families, unsent=st.unsent)
             if delta:
                 msgs = st.rib.pack(delta)
                 st.rib.commit(delta)

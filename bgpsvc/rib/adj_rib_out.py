@@ -117,13 +117,19 @@ class AdjRibOut:
         return Delta(announce, withdraw, unroutable)
 
     def announce_delta(
-        self, routes: Mapping[Prefix, RouteAttrs], families: Iterable[Family] | None = None
+        self,
+        routes: Mapping[Prefix, RouteAttrs],
+        families: Iterable[Family] | None = None,
+        *,
+        unsent: bool = False,
     ) -> Delta:
         """Announcements only, for part of a table (streaming the first advertisement in chunks);
-        prefixes outside ``families`` are left out."""
+        prefixes outside ``families`` are left out. ``unsent``: the caller knows none of ``routes`` has
+        been sent (chunks of one table streamed into an empty Adj-RIB-Out; saves a lookup per prefix)."""
         allowed = {1, 2} if families is None else {f.afi for f in families}
         afis = set(map(_afi, routes))
-        if len(afis) == 1 and len(set(map(id, routes.values()))) == 1 and self.sent.keys().isdisjoint(routes):
+        fresh = unsent or self.sent.keys().isdisjoint(routes)
+        if len(afis) == 1 and len(set(map(id, routes.values()))) == 1 and fresh:
             # One attribute set, one family, nothing sent yet: the shape of a first table's chunk. Built
             # in C (dict.fromkeys), this halves the sender's CPU per streamed prefix (300k: 1.9 -> 0.9 s
             # profiled) over the per-prefix loop below.
