@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from bgpsvc.app.routes import parse_routes_file  # noqa: E402
 from bgpsvc.fsm import Peer, SessionConfig  # noqa: E402
-from bgpsvc.wire import IPV4_UNICAST  # noqa: E402
+from bgpsvc.rib import RouteAttrs  # noqa: E402
+from bgpsvc.wire import IPV4_UNICAST, Prefix  # noqa: E402
 from tests.fsm.wire_pair import Net  # noqa: E402
 
 
@@ -68,18 +69,24 @@ def peers() -> tuple[Peer, Peer, Net]:
     return a, b, Net(a, b, "192.0.2.2", "192.0.2.1")
 
 
+def established(desired: dict[Prefix, RouteAttrs]) -> tuple[Peer, Peer, Net, int, int]:
+    """A holding ``desired``, both peers Established (the first table not sent yet: A streams it)."""
+    a, b, net = peers()
+    a.set_desired(desired, 0.0)
+    a.start(0.0)
+    b.start(0.0)
+    a_conn, b_conn = net.connect(a)
+    net.pump()
+    return a, b, net, a_conn, b_conn
+
+
 def one_run(n: int, text: str, profile: cProfile.Profile | None = None) -> dict[str, Any]:
     """Parse, stream A's first table (keeping its bytes), then feed them to B. CPU per stage."""
     t0 = time.process_time()
     desired = parse_routes_file(text, "routes.txt")
     t1 = time.process_time()
-    a, b, net = peers()
-    a.set_desired(desired, 0.0)
+    a, b, net, a_conn, b_conn = established(desired)
     del desired
-    a.start(0.0)
-    b.start(0.0)
-    a_conn, b_conn = net.connect(a)
-    net.pump()
     chunks: list[bytes] = []
     t2 = time.process_time()
     if profile is not None:
@@ -112,13 +119,8 @@ def sized(n: int, text: str, top: int) -> dict[str, Any]:
     base = tracemalloc.get_traced_memory()[0]
     desired = parse_routes_file(text, "routes.txt")
     loaded = tracemalloc.get_traced_memory()[0] - base
-    a, b, net = peers()
-    a.set_desired(desired, 0.0)
+    a, b, net, a_conn, b_conn = established(desired)
     del desired
-    a.start(0.0)
-    b.start(0.0)
-    a_conn, b_conn = net.connect(a)
-    net.pump()
     before_b = tracemalloc.get_traced_memory()[0]
     while a.streaming:
         a.handle_timer(net.now)
