@@ -23,11 +23,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from bgpsvc import cli
-from bgpsvc.aio import peer
-from bgpsvc.k8s import informer, listwatch, reconcile
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's bgpsvc
+
+from bgpsvc.app import cli
+from bgpsvc.fsm import peer as fsm_peer
+from bgpsvc.k8s import listwatch, reconcile
+from bgpsvc.k8s import reflector as informer
 from bgpsvc.rib import RouteAttrs
 from bgpsvc.wire import Prefix
 
@@ -66,12 +70,14 @@ def install(path: str) -> None:
         rec(f"reconcile_end {len(out)}")
         return out
 
-    orig_send = peer.PeerRunner._send
+    orig_data = fsm_peer.Peer.data_to_send
 
-    def send(self: peer.PeerRunner, msgs: list[bytes]) -> None:
-        orig_send(self, msgs)
-        if msgs:
-            rec(f"send {len(msgs)} {sum(len(m) for m in msgs)}")
+    def data_to_send(self: fsm_peer.Peer, conn: int) -> bytes:
+        # What the driver is about to write to the transport (more than a 19-octet KEEPALIVE).
+        data = orig_data(self, conn)
+        if len(data) > 19:
+            rec(f"send 0 {len(data)}")
+        return data
 
     gc_started = [0.0]
 
@@ -86,7 +92,7 @@ def install(path: str) -> None:
     listwatch.iter_lines = iter_lines
     informer.Informer._handle = handle  # type: ignore[method-assign]
     reconcile.Reconciler.reconcile_once = reconcile_once  # type: ignore[method-assign]
-    peer.PeerRunner._send = send  # type: ignore[method-assign]
+    fsm_peer.Peer.data_to_send = data_to_send  # type: ignore[method-assign]
 
 
 def main() -> int:
