@@ -8,7 +8,7 @@ frozen-dataclass house style: prefixes are the hot path (a million per table), a
 object is 56 bytes where a named tuple of four fields with its own address bytes was 128 (1M-route
 speaker: -72 MB), hashes once and is cached, compares with ``memcmp``, and is made from the wire form
 by C-level slicing. Equal prefixes are equal values; the order is (afi, length, address, path id).
-``Prefix(...)`` validates; the decoders use the trusted ``_make``/``_from_wire`` paths only after
+``Prefix(...)`` validates; the decoders use the trusted ``bytes.__new__`` path only after
 checking the bytes themselves.
 """
 
@@ -36,7 +36,6 @@ _AFI_BYTE = {1: b"\x01", 2: b"\x02"}
 _PATH_ID = Struct(">I")
 _first = itemgetter(0)
 _second = itemgetter(1)
-_nlri = itemgetter(slice(1, None))  # a Prefix without path id, minus its AFI octet: the NLRI form
 
 
 class Prefix(bytes):
@@ -57,12 +56,6 @@ class Prefix(bytes):
         if not 0 <= path_id <= 0xFFFFFFFF:
             raise ValueError("path identifier out of range")
         return _trusted(afi, length, bytes(packed), path_id)
-
-    @classmethod
-    def _make(cls, fields: Iterable[Any]) -> Prefix:
-        """Trusted construction from ``(afi, length, packed, path_id)`` (the caller checked them)."""
-        afi, length, packed, path_id = fields
-        return _trusted(afi, length, packed, path_id)
 
     @classmethod
     def from_network(cls, network: IPNetwork | str, path_id: int = 0, strict: bool = True) -> Prefix:
@@ -215,13 +208,6 @@ def decode_prefixes(
 def encode_prefix_list(prefixes: Sequence[Prefix], add_path: bool = False) -> list[bytes]:
     """Each prefix's NLRI encoding, in order (the packer splits these across messages)."""
     end = _END
-    if not add_path and prefixes and len(set(map(len, prefixes))) == 1:
-        # A table of one size and one length (all /32s, say): if the first has no path id none has
-        # (a path id adds 4 octets to the size its length implies), so each NLRI is the Prefix minus
-        # its AFI octet, sliced in C (300k prefixes: 0.23 -> 0.05 s profiled).
-        first = prefixes[0]
-        if len(first) == end[first[1]] and len(set(map(_second, prefixes))) == 1:
-            return list(map(_nlri, prefixes))
     if add_path:
         pid = _PATH_ID.pack
         return [pid(int.from_bytes(p[end[p[1]] :], "big")) + p[1 : end[p[1]]] for p in prefixes]
@@ -245,4 +231,5 @@ def uniform_nlri(prefixes: Sequence[Prefix]) -> tuple[bytes, int] | None:
 
 def encode_prefixes(prefixes: Sequence[Prefix], add_path: bool = False) -> bytes:
     """A run of NLRI (RFC 4271 §4.3)."""
-    return b"".join(encode_prefix_list(prefixes, add_path))
+    run = None if add_path else uniform_nlri(prefixes)
+    return run[0] if run is not None else b"".join(encode_prefix_list(prefixes, add_path))
