@@ -10,7 +10,7 @@ from typing import Self
 from .attr_base import OPTIONAL_TRANSITIVE, WELL_KNOWN, Malformed, PathAttribute, encode_attribute
 from .constants import AS_TRANS, AttrType, SegmentType
 from .errors import Handling, UpdateSubcode
-from .negotiated import DEFAULT, Negotiated
+from .negotiated import Negotiated
 
 _SEG_HDR = Struct(">BB")
 _MAX_SEGMENT = 255
@@ -139,6 +139,7 @@ class AsPath(_Segments):
     FLAGS = WELL_KNOWN
     MALFORMED = Handling.TREAT_AS_WITHDRAW
     MALFORMED_RFC = "RFC 7606 §7.2"
+    AS_WIDTH_DEPENDENT = True
 
     @classmethod
     def sequence(cls, *asns: int) -> Self:
@@ -148,7 +149,7 @@ class AsPath(_Segments):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _encode_segments(self.segments, ctx.four_octet_as)
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         segments = self.segments
         if len(segments) == 1 and ctx.four_octet_as:
             # The usual path, one segment of fewer than 64 4-octet AS numbers (short length form):

@@ -26,7 +26,7 @@ from .communities import Communities, ExtendedCommunities, LargeCommunities
 from .constants import AS_TRANS, AttrType, attr_name
 from .errors import Handling, UpdateSubcode
 from .mp import MpReachNlri, MpUnreachNlri
-from .negotiated import DEFAULT, Negotiated
+from .negotiated import Negotiated
 
 _U32 = Struct(">I")
 #: Flags, type, length 4, value: a whole fixed-size 4-octet attribute in one pack.
@@ -73,6 +73,7 @@ class Origin(PathAttribute):
     def __post_init__(self) -> None:
         if self.value not in (0, 1, 2):
             raise ValueError(f"ORIGIN {self.value} is not IGP(0), EGP(1) or INCOMPLETE(2)")
+        PathAttribute.__post_init__(self)
 
     def __str__(self) -> str:
         return ("igp", "egp", "incomplete")[self.value]
@@ -80,7 +81,7 @@ class Origin(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _ORIGIN_VALUES[self.value]
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         return _ORIGIN_TLVS[self.value]
 
     @classmethod
@@ -111,6 +112,7 @@ class NextHop(PathAttribute):
     def __post_init__(self) -> None:
         if not isinstance(self.address, ipaddress.IPv4Address):
             object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+        PathAttribute.__post_init__(self)
 
     def __str__(self) -> str:
         return str(self.address)
@@ -118,7 +120,7 @@ class NextHop(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return self.address.packed
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         # ``_ip`` is the integer every ipaddress.IPv4Address keeps in its slot; reading it and packing
         # the whole attribute at once avoids ``.packed`` (two Python-level calls, about 4x slower).
         return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.address._ip)  # type: ignore[attr-defined]
@@ -149,11 +151,12 @@ class MultiExitDisc(PathAttribute):
 
     def __post_init__(self) -> None:
         check_u32("MED", self.value)
+        PathAttribute.__post_init__(self)
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.value)
 
     @classmethod
@@ -180,11 +183,12 @@ class LocalPref(PathAttribute):
 
     def __post_init__(self) -> None:
         check_u32("LOCAL_PREF", self.value)
+        PathAttribute.__post_init__(self)
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.value)
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.value)
 
     @classmethod
@@ -241,6 +245,7 @@ class _AggregatorBase(PathAttribute):
         check_u32(f"{attr_name(self.TYPE)} AS", self.asn)
         if not isinstance(self.address, ipaddress.IPv4Address):
             object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+        PathAttribute.__post_init__(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +254,7 @@ class Aggregator(_AggregatorBase):
 
     TYPE = AttrType.AGGREGATOR
     MALFORMED_RFC = "RFC 7606 §7.7"
+    AS_WIDTH_DEPENDENT = True
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         if ctx.four_octet_as:
@@ -290,6 +296,7 @@ class OriginatorId(PathAttribute):
     def __post_init__(self) -> None:
         if not isinstance(self.address, ipaddress.IPv4Address):
             object.__setattr__(self, "address", ipaddress.IPv4Address(self.address))
+        PathAttribute.__post_init__(self)
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return self.address.packed
@@ -316,6 +323,7 @@ class ClusterList(PathAttribute):
         if not self.ids:
             raise ValueError("CLUSTER_LIST must hold at least one cluster ID")
         object.__setattr__(self, "ids", tuple(ipaddress.IPv4Address(i) for i in self.ids))
+        PathAttribute.__post_init__(self)
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return b"".join(i.packed for i in self.ids)
@@ -341,11 +349,12 @@ class Otc(PathAttribute):
 
     def __post_init__(self) -> None:
         check_u32("OTC AS", self.asn)
+        PathAttribute.__post_init__(self)
 
     def encode_value(self, ctx: Negotiated) -> bytes:
         return _U32.pack(self.asn)
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         return _U32_TLV.pack(self.FLAGS, self.TYPE, 4, self.asn)
 
     @classmethod
@@ -369,6 +378,7 @@ class UnknownAttribute(PathAttribute):
     def __post_init__(self) -> None:
         if not 0 <= self.attr_type <= 255 or not 0 <= self.flags <= 255:
             raise ValueError("attribute type and flags are octets")
+        PathAttribute.__post_init__(self)
 
     @property
     def type_code(self) -> int:
@@ -378,7 +388,7 @@ class UnknownAttribute(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return self.value
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         return encode_attribute(self.flags, self.attr_type, self.value)
 
 

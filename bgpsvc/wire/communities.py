@@ -12,7 +12,7 @@ from typing import Self
 from .attr_base import OPTIONAL_TRANSITIVE, PathAttribute, check_u32, encode_attribute, length_error
 from .constants import AS_TRANS, AttrType, Community
 from .errors import Handling
-from .negotiated import DEFAULT, Negotiated
+from .negotiated import Negotiated
 
 
 def community(text: str) -> int:
@@ -52,6 +52,7 @@ class Communities(PathAttribute):
             raise ValueError("COMMUNITIES must hold at least one value")
         for v in self.values:
             check_u32("community", v)
+        PathAttribute.__post_init__(self)
 
     def __str__(self) -> str:
         return " ".join(map(community_str, self.values))
@@ -59,7 +60,7 @@ class Communities(PathAttribute):
     def encode_value(self, ctx: Negotiated) -> bytes:
         return struct.pack(f">{len(self.values)}I", *self.values)
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         n = len(self.values)
         if n < len(_COMMUNITIES_TLV):
             return _COMMUNITIES_TLV[n].pack(self.FLAGS, self.TYPE, 4 * n, *self.values)
@@ -149,6 +150,7 @@ class ExtendedCommunities(PathAttribute):
     def __post_init__(self) -> None:
         if not self.values:
             raise ValueError("EXTENDED_COMMUNITIES must hold at least one value")
+        PathAttribute.__post_init__(self)
 
     def __str__(self) -> str:
         return " ".join(map(str, self.values))
@@ -195,6 +197,7 @@ class LargeCommunities(PathAttribute):
                 raise ValueError("a large community has three parts")
             for v in triple:
                 check_u32("large community part", v)
+        PathAttribute.__post_init__(self)
 
     def __str__(self) -> str:
         return " ".join(f"{a}:{b}:{c}" for a, b, c in self.values)
@@ -203,7 +206,7 @@ class LargeCommunities(PathAttribute):
         flat = [v for triple in self.values for v in triple]
         return _u32s(len(flat)).pack(*flat)
 
-    def encode(self, ctx: Negotiated = DEFAULT) -> bytes:
+    def encode_uncached(self, ctx: Negotiated) -> bytes:
         return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
 
     @classmethod

@@ -61,6 +61,7 @@ class _MpAttribute(PathAttribute):
 
     FLAGS = OPTIONAL_NON_TRANSITIVE
     MALFORMED = Handling.AFI_SAFI_DISABLE
+    KEEPS_WIRE = False
 
     afi: int
     safi: int

@@ -8,7 +8,7 @@ likewise built once. Withdrawals are packed the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from struct import Struct
 
 from .attr_base import (
@@ -38,6 +38,8 @@ from .prefix import Prefix, encode_prefix_list, uniform_nlri
 
 _U16 = Struct(">H")
 _afi = itemgetter(0)
+#: An attribute's kept octets (attr_base.py), read in C with no bytecode per attribute.
+_kept = attrgetter("_wire")
 _IS_IPV4 = (1).__eq__
 #: Header (marker, length, type) + withdrawn routes length + path attributes length of an UPDATE.
 _MSG_HEAD = Struct(">16sHBHH").pack
@@ -120,8 +122,15 @@ def pack_updates(
     """
     if not prefixes:
         return []
-    if MpReachNlri not in map(type, attributes):
+    try:
+        # The octets each attribute keeps (attr_base.py), a slot read each and no call: 1.3
+        # instead of 3.4 us to pack one route with five attributes (bench/codec.py, distinct).
+        block: bytes | None = b"".join(map(_kept, attributes)) if ctx.four_octet_as else None
+    except AttributeError:
+        block = None  # an MpReachNlri (it keeps nothing: its NLRI are per message), or a copied one
+    if block is None and MpReachNlri not in map(type, attributes):
         block = b"".join([a.encode(ctx) for a in attributes])  # encode_attributes, inlined
+    if block is not None:
         if len(prefixes) == 1 and not ctx.add_path_tx:
             # One route per UPDATE, the shape of distinct attribute sets: build it with no helper.
             p = prefixes[0]
