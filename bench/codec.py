@@ -7,7 +7,10 @@ attribute sets of 1-10 AS numbers, 4-octet ones mixed in, ORIGIN, NEXT_HOP, MED 
 COMMUNITIES, LARGE_COMMUNITY on some; prefixes grouped by set as in a RIB dump; generated from a
 fixed seed, so every run and both codecs see the same table).
 
-Encode = pack into 4096-octet UPDATE messages; decode = parse those messages back into objects with
+Build = make each codec's route objects from the neutral description (timed once, shown apart: both
+codecs compute octets there: bgpsvc every attribute's, ExaBGP those of ORIGIN and MED and the
+NEXT_HOP address);
+encode = pack into 4096-octet UPDATE messages; decode = parse those messages back into objects with
 every prefix and attribute materialised. Both codecs start each timed decode run cold (bgpsvc's
 attribute caches are cleared; ExaBGP gets a fresh session). Best of N runs each, the two codecs' runs
 alternating so that both see the same load on a shared machine.
@@ -282,8 +285,8 @@ def run(n_shared: int, n_distinct: int, n_fulltable: int, repeat: int) -> dict[s
     ):
         if not n:
             continue
-        groups = ours_build(n)
-        routes = exa_build(n) if exa else None
+        build_t, groups = _timed(ours_build, n)
+        xbuild_t, routes = _timed(exa_build, n) if exa else (float("nan"), None)
         enc_t, msgs, xenc_t, xmsgs = best_pair(
             encode, groups, exabgp_codec.encode if exa else None, routes, repeat
         )
@@ -298,6 +301,7 @@ def run(n_shared: int, n_distinct: int, n_fulltable: int, repeat: int) -> dict[s
             "messages": len(msgs),
             "bytes": sum(map(len, msgs)),
             "bgpsvc_encode_pps": n / enc_t,
+            "bgpsvc_build_pps": n / build_t,
             "bgpsvc_decode_pps": n / dec_t,
         }
         if name == "fulltable":
@@ -312,6 +316,8 @@ def run(n_shared: int, n_distinct: int, n_fulltable: int, repeat: int) -> dict[s
                 {
                     "exabgp_messages": len(xmsgs),
                     "exabgp_encode_pps": n / xenc_t,
+                    "exabgp_build_pps": n / xbuild_t,
+                    "build_ratio": xbuild_t / build_t,
                     "exabgp_decode_pps": n / xdec_t,
                     "encode_ratio": xenc_t / enc_t,
                     "decode_ratio": xdec_t / dec_t,
@@ -336,7 +342,7 @@ def main() -> None:
         return
     print(f"{'case':<11}{'op':<8}{'bgpsvc pfx/s':>15}{'ExaBGP pfx/s':>15}{'ratio':>8}  messages")
     for name, c in res["cases"].items():
-        for op in ("encode", "decode"):
+        for op in ("build", "encode", "decode"):
             ours = c[f"bgpsvc_{op}_pps"]
             theirs = c.get(f"exabgp_{op}_pps")
             ratio = c.get(f"{op}_ratio")
