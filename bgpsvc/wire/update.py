@@ -132,14 +132,15 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
 
 # Decoded attribute blocks, per Negotiated object, keyed by their bytes, one dict for UPDATEs with
 # classic NLRI and one for those without (the mandatory attributes differ). A table transfer repeats
-# the same block in every UPDATE; sharing one frozen result saves both time and memory. Each entry
-# also holds the session's table of interned attributes (attr_block.py), for blocks that miss.
-_CacheEntry = tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...]]
-_Blocks = dict[bytes, _CacheEntry]
+# the same block in every UPDATE; sharing one frozen result saves both time and memory. Only blocks
+# that decoded without errors are kept, as the bare attributes tuple (a (attrs, errors) pair was one
+# more GC-tracked object per cached block). Each entry also holds the session's intern table.
+_Blocks = dict[bytes, tuple[PathAttribute, ...]]
 _Caches = tuple[Negotiated, _Blocks, _Blocks, dict[bytes, PathAttribute]]
 _CACHE: dict[int, _Caches] = {}
 _CACHE_MAX = 4096
-_MP_CODES = frozenset((AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI))
+#: MP_REACH_NLRI and MP_UNREACH_NLRI in decode_block's mask of the type codes seen.
+_MP_BITS = (1 << AttrType.MP_REACH_NLRI) | (1 << AttrType.MP_UNREACH_NLRI)
 
 
 def _caches_for(ctx: Negotiated) -> _Caches:
@@ -180,17 +181,16 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     if caches is None or caches[0] is not ctx:
         caches = _caches_for(ctx)
     cache = caches[1] if has_nlri else caches[2]
-    cached = cache.get(block)
-    if cached is not None:
-        attrs, errs = cached
-    else:
-        attrs, err_list, seen = decode_block(block, ctx, has_nlri, caches[3])
-        errs = tuple(err_list) if err_list else ()
+    attrs = cache.get(block)
+    if attrs is None:
+        attrs, errs, seen = decode_block(block, ctx, has_nlri, caches[3])
         # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
-        if _MP_CODES.isdisjoint(seen):
+        if not errs and not seen & _MP_BITS:
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
-            cache[block] = (attrs, errs)
+            cache[block] = attrs
+    else:
+        errs = ()
     if not errs:
         # _trusted, inlined: this is the path of nearly every UPDATE received.
         u = _new(Update)
