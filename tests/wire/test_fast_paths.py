@@ -19,9 +19,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bgpsvc.wire import (
+    AsPath,
     Prefix,
     UnknownAttribute,
     Update,
+    aspath,
     attr_block,
     decode_prefixes,
     decode_update,
@@ -30,8 +32,8 @@ from bgpsvc.wire import (
     pack_updates,
     update,
 )
-from bgpsvc.wire.attr_base import PathAttribute, encode_attribute
-from bgpsvc.wire.errors import NotificationError
+from bgpsvc.wire.attr_base import Malformed, PathAttribute, encode_attribute
+from bgpsvc.wire.errors import Handling, NotificationError, UpdateMessageError, UpdateSubcode
 from bgpsvc.wire.framing import decode
 from bgpsvc.wire.messages import decode_message
 from bgpsvc.wire.negotiated import Negotiated
@@ -203,3 +205,81 @@ def test_single_prefix_path_equals_general_loop(n: int, raw: bytes, m: int, othe
     two = one + bytes((m,)) + other[: (m + 7) >> 3]
     assert decode_prefixes(one, 1) == decode_prefixes(two, 1)[:1]
     assert repr(decode_prefixes(one, 1)) == repr(decode_prefixes(two, 1)[:1])
+
+
+# -- Decoding fast paths of single attributes and NLRI runs ---------------------------------------
+
+
+def _as_path_reference(value: bytes, ctx: Negotiated) -> object:
+    """AS_PATH through the general segment walk and confederation check, as an outcome."""
+    try:
+        segments = aspath._decode_segments(
+            value, ctx.four_octet_as, UpdateSubcode.MALFORMED_AS_PATH, "AS_PATH"
+        )
+    except Malformed as exc:
+        return ("malformed", exc.subcode, exc.reason, exc.handling, exc.rfc)
+    if ctx.ebgp and any(seg.type in (3, 4) for seg in segments):
+        return ("malformed", UpdateSubcode.MALFORMED_AS_PATH, "confederation", None, "RFC 5065 §5")
+    path = AsPath(segments)
+    return (path, repr(path), hash(path))
+
+
+def _as_path_outcome(value: bytes, ctx: Negotiated) -> object:
+    try:
+        path = AsPath.decode_value(value, ctx)
+    except Malformed as exc:
+        reason = "confederation" if "confederation" in exc.reason else exc.reason
+        return ("malformed", exc.subcode, reason, exc.handling, exc.rfc)
+    return (path, repr(path), hash(path))
+
+
+@st.composite
+def as_path_values(draw: st.DrawFn, four: bool) -> bytes:
+    """Mostly one segment (an AS_SEQUENCE most often), its count and length sometimes wrong and its
+    AS numbers sometimes 0; sometimes several segments or random octets."""
+    width = 4 if four else 2
+    segments = []
+    for _ in range(draw(st.integers(1, 3))):
+        seg_type = draw(st.sampled_from((2, 2, 2, 1, 3, 4, 0, 5)))
+        asns = draw(st.lists(st.sampled_from((0, 1, 65535, 0xFFFFFFFF >> (32 - 8 * width))), max_size=6))
+        count = draw(st.sampled_from((len(asns), len(asns), len(asns) + 1, max(0, len(asns) - 1))))
+        segments.append(bytes((seg_type, count)) + b"".join(a.to_bytes(width, "big") for a in asns))
+    value = b"".join(segments)
+    cut = draw(st.integers(-2, 2))
+    value = value[:cut] if cut < 0 else value + bytes(cut)
+    return draw(st.one_of(st.just(value), st.binary(max_size=20)))
+
+
+@SETTINGS
+@given(contexts(), st.data())
+def test_as_path_fast_path_equals_segment_walk(ctx: Negotiated, data: st.DataObject) -> None:
+    value = data.draw(as_path_values(ctx.four_octet_as))
+    assert _as_path_outcome(value, ctx) == _as_path_reference(value, ctx)
+
+
+def _prefixes_outcome(data: bytes, add_path: bool) -> object:
+    try:
+        prefixes = decode_prefixes(data, 1, add_path, Handling.TREAT_AS_WITHDRAW)
+    except UpdateMessageError as exc:
+        return ("raised", exc.subcode, exc.data, exc.reason, exc.handling)
+    return (prefixes, repr(prefixes))
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.binary(min_size=5, max_size=5)), min_size=1, max_size=6),
+    st.integers(0, 5),
+)
+def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cut: int) -> None:
+    """A run of IPv4 NLRI (any lengths, host bits set or not, the last record maybe cut short)
+    decodes as it does with a zero path identifier before each record (the general ADD-PATH loop)."""
+    runs = [bytes((n,)) + raw[: (n + 7) >> 3] for n, raw in records]
+    runs[-1] = runs[-1][: max(1, len(runs[-1]) - cut)]
+    plain = b"".join(runs)
+    with_ids = b"".join(b"\0\0\0\0" + r for r in runs)
+    assert _prefixes_outcome(plain, False) == _prefixes_outcome(with_ids, True)
+    # Uniform runs (the C-level split) and single prefixes against the same loop.
+    uniform = b"".join([runs[0]] * len(runs))
+    assert _prefixes_outcome(uniform, False) == _prefixes_outcome(
+        b"".join([b"\0\0\0\0" + runs[0]] * len(runs)), True
+    )
