@@ -135,10 +135,16 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
 # the same block in every UPDATE; sharing one frozen result saves both time and memory. Only blocks
 # that decoded without errors are kept, as the bare attributes tuple (a (attrs, errors) pair was one
 # more GC-tracked object per cached block). Each entry also holds the session's intern table.
+# A block is admitted when it comes again right after itself (``_LAST_BLOCK``), as a large attribute
+# set sent in many UPDATEs does: a full table, mostly one UPDATE per set, then stores nothing that
+# never hits, keeps no GC-tracked survivors for it, and decodes in 6.8 where it took 7.5 us per UPDATE.
 _Blocks = dict[bytes, tuple[PathAttribute, ...]]
 _Caches = tuple[Negotiated, _Blocks, _Blocks, dict[bytes, PathAttribute]]
 _CACHE: dict[int, _Caches] = {}
 _CACHE_MAX = 4096
+#: The attribute block of the UPDATE decoded last, if it missed the cache (any session: a block is
+#: only ever stored in the cache of the session that decoded it).
+_LAST_BLOCK = b""
 #: MP_REACH_NLRI and MP_UNREACH_NLRI in decode_block's mask of the type codes seen.
 _MP_BITS = (1 << AttrType.MP_REACH_NLRI) | (1 << AttrType.MP_UNREACH_NLRI)
 
@@ -153,12 +159,15 @@ def _caches_for(ctx: Negotiated) -> _Caches:
 
 def clear_cache() -> None:
     """Forget decoded attribute blocks and interned attributes (benchmarks start cold with this)."""
+    global _LAST_BLOCK  # noqa: PLW0603
+    _LAST_BLOCK = b""
     _CACHE.clear()
     clear_interned()
 
 
 def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     """Decode an UPDATE body (after the header), applying RFC 7606; raises ``UpdateMessageError`` to reset."""
+    global _LAST_BLOCK  # noqa: PLW0603
     n = len(body)
     if n < 4:
         raise UpdateMessageError(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "UPDATE too short")
@@ -185,7 +194,9 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     if attrs is None:
         attrs, errs, seen = decode_block(block, ctx, has_nlri, caches[3])
         # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
-        if not errs and not seen & _MP_BITS:
+        if block != _LAST_BLOCK:
+            _LAST_BLOCK = block
+        elif not errs and not seen & _MP_BITS:
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[block] = attrs

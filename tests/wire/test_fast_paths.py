@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from bgpsvc.wire import (
     AsPath,
+    NextHop,
+    Origin,
     Prefix,
     UnknownAttribute,
     Update,
@@ -81,6 +83,7 @@ def _check_all_paths(body: bytes, ctx: Negotiated) -> None:
     expected = _reference(body, ctx)
     update.clear_cache()
     assert _outcome(body, ctx) == expected  # cold: parsed and interned
+    assert _outcome(body, ctx) == expected  # again right after itself: admitted to the block cache
     assert _outcome(body, ctx) == expected  # warm: the whole block from the cache
     for _, with_nlri, without_nlri, _ in update._CACHE.values():
         with_nlri.clear()
@@ -283,3 +286,22 @@ def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cu
     assert _prefixes_outcome(uniform, False) == _prefixes_outcome(
         b"".join([b"\0\0\0\0" + runs[0]] * len(runs)), True
     )
+
+
+def test_block_cache_admits_a_block_that_comes_again_right_after_itself() -> None:
+    ctx = Negotiated()
+    body = encode(
+        Update(
+            attributes=(Origin(0), AsPath.sequence(65001), NextHop("192.0.2.1")),
+            nlri=(Prefix.from_network("198.51.100.0/24"),),
+        ),
+        ctx,
+    )[HEADER:]
+    other = body[:-1] + b"\x65"  # the same block, another NLRI
+    update.clear_cache()
+    first = decode_update(body, ctx)
+    assert not update._CACHE[id(ctx)][1]  # seen once: not stored
+    second = decode_update(other, ctx)
+    assert list(update._CACHE[id(ctx)][1].values()) == [second.attributes]
+    assert decode_update(body, ctx).attributes is second.attributes == first.attributes
+    update.clear_cache()
