@@ -237,6 +237,16 @@ def _decode_plain(data: bytes, afi_byte: bytes, bits: int, handling: Handling) -
     return out
 
 
+def decode_classic(data: bytes, add_path: bool) -> tuple[Prefix, ...]:
+    """``decode_prefixes(data, 1, add_path)`` as a tuple, for the withdrawn routes and NLRI fields of an
+    UPDATE (RFC 4271 §4.3); ``data`` is not empty. One prefix alone is checked here first, without
+    the general function's dict lookups and list: 0.37 -> 0.23 us for a one-prefix field."""
+    first = data[0]
+    if not add_path and len(data) == _RECORD[first] and first <= 32 and not data[-1] & _HOST_BITS[first]:
+        return (_new(Prefix, b"\x01" + data),)
+    return tuple(decode_prefixes(data, 1, add_path))
+
+
 def encode_prefix_list(prefixes: Sequence[Prefix], add_path: bool = False) -> list[bytes]:
     """Each prefix's NLRI encoding, in order (the packer splits these across messages)."""
     end = _END

@@ -26,7 +26,7 @@ from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .header import frame
 from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, Negotiated
-from .prefix import Prefix, decode_prefixes, encode_prefixes
+from .prefix import Prefix, decode_classic, encode_prefixes
 
 __all__ = [
     "Update",
@@ -182,8 +182,8 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
             UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "path attribute length overruns"
         )
     add_path = IPV4_UNICAST in ctx.add_path_rx if ctx.add_path_rx else False
-    withdrawn = decode_prefixes(body[2 : 2 + wlen], 1, add_path) if wlen else []
-    nlri = decode_prefixes(body[4 + wlen + alen :], 1, add_path) if 4 + wlen + alen < n else []
+    withdrawn = decode_classic(body[2 : 2 + wlen], add_path) if wlen else ()
+    nlri = decode_classic(body[4 + wlen + alen :], add_path) if 4 + wlen + alen < n else ()
     block = body[4 + wlen : 4 + wlen + alen]
     has_nlri = bool(nlri)
     caches = _CACHE.get(id(ctx))
@@ -205,9 +205,9 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     if not errs:
         # _trusted, inlined: this is the path of nearly every UPDATE received.
         u = _new(Update)
-        _SET_WITHDRAWN(u, tuple(withdrawn))
+        _SET_WITHDRAWN(u, withdrawn)
         _SET_ATTRIBUTES(u, attrs)
-        _SET_NLRI(u, tuple(nlri))
+        _SET_NLRI(u, nlri)
         _SET_ERRORS(u, ())
         return u
     worst = max(errs, key=lambda e: e.handling)
@@ -226,7 +226,7 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
         )
     if worst.handling == Handling.TREAT_AS_WITHDRAW:
         return _treat_as_withdraw(withdrawn, attrs, nlri, errs)
-    return _trusted(tuple(withdrawn), attrs, tuple(nlri), errs)
+    return _trusted(withdrawn, attrs, nlri, errs)
 
 
 def _trusted(
@@ -253,9 +253,9 @@ _SET_ERRORS = Update.__dict__["errors"].__set__
 
 
 def _treat_as_withdraw(
-    withdrawn: list[Prefix],
+    withdrawn: tuple[Prefix, ...],
     attrs: tuple[PathAttribute, ...],
-    nlri: list[Prefix],
+    nlri: tuple[Prefix, ...],
     errors: tuple[UpdateMessageError, ...],
 ) -> Update:
     """RFC 7606 §2: every prefix the UPDATE names becomes a withdrawal; no attributes survive."""
@@ -264,4 +264,4 @@ def _treat_as_withdraw(
         if isinstance(a, (MpReachNlri, MpUnreachNlri)):
             by_family.setdefault(a.family, []).extend(a.prefixes)
     mp = tuple(MpUnreachNlri(f.afi, f.safi, tuple(p)) for f, p in by_family.items())
-    return _trusted(tuple(withdrawn) + tuple(nlri), mp, (), errors)
+    return _trusted(withdrawn + nlri, mp, (), errors)

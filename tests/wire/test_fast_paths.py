@@ -39,6 +39,7 @@ from bgpsvc.wire.errors import Handling, NotificationError, UpdateMessageError, 
 from bgpsvc.wire.framing import decode
 from bgpsvc.wire.messages import decode_message
 from bgpsvc.wire.negotiated import Negotiated
+from bgpsvc.wire.prefix import decode_classic
 
 from . import strategies as ws
 
@@ -260,9 +261,12 @@ def test_as_path_fast_path_equals_segment_walk(ctx: Negotiated, data: st.DataObj
     assert _as_path_outcome(value, ctx) == _as_path_reference(value, ctx)
 
 
-def _prefixes_outcome(data: bytes, add_path: bool) -> object:
+def _prefixes_outcome(data: bytes, add_path: bool, classic: bool = False) -> object:
     try:
-        prefixes = decode_prefixes(data, 1, add_path, Handling.TREAT_AS_WITHDRAW)
+        if classic:
+            prefixes = list(decode_classic(data, add_path))
+        else:
+            prefixes = decode_prefixes(data, 1, add_path, Handling.SESSION_RESET)
     except UpdateMessageError as exc:
         return ("raised", exc.subcode, exc.data, exc.reason, exc.handling)
     return (prefixes, repr(prefixes))
@@ -280,7 +284,10 @@ def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cu
     runs[-1] = runs[-1][: max(1, len(runs[-1]) - cut)]
     plain = b"".join(runs)
     with_ids = b"".join(b"\0\0\0\0" + r for r in runs)
-    assert _prefixes_outcome(plain, False) == _prefixes_outcome(with_ids, True)
+    expected = _prefixes_outcome(with_ids, True)
+    assert _prefixes_outcome(plain, False) == expected
+    assert _prefixes_outcome(plain, False, classic=True) == expected  # the UPDATE fields' entry point
+    assert _prefixes_outcome(with_ids, True, classic=True) == expected
     # Uniform runs (the C-level split) and single prefixes against the same loop.
     uniform = b"".join([runs[0]] * len(runs))
     assert _prefixes_outcome(uniform, False) == _prefixes_outcome(
