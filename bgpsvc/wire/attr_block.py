@@ -143,36 +143,44 @@ def decode_block(
     seen = 0
     n = len(block)
     i = 0
-    while i < n:
-        flags = block[i]
-        if flags & EXTENDED_LENGTH or i + 3 > n:
-            break  # extended length or a header underrun: both rare, both handled by _decode_rest
-        end = i + 3 + block[i + 2]
-        type_code = block[i + 1]
-        if end > n or seen >> type_code & 1:
-            break
-        raw = block[i:end]
-        attr = interned.get(raw)
-        if attr is None:
-            plain = _PLAIN.get(type_code)
-            if plain is None or plain[0] != flags & _FLAGS_MASK:
+    try:
+        while i < n:
+            # IndexError here is a header underrun, for _decode_rest to report.
+            end = i + 3 + block[i + 2]
+            type_code = block[i + 1]
+            if seen >> type_code & 1:
                 break
-            try:
-                attr = plain[2](raw[3:], ctx)
-            except Malformed:
-                break  # _decode_rest decodes it again and reports it
-            if len(interned) >= INTERN_MAX:
-                interned.clear()
-            interned[raw] = attr
-        seen |= 1 << type_code
-        out.append(attr)
-        i = end
-    else:
-        if has_nlri:
-            if seen & _MANDATORY_WITH_NLRI_BITS == _MANDATORY_WITH_NLRI_BITS:
+            raw = block[i:end]
+            attr = interned.get(raw)
+            if attr is None:
+                # Checked only on a miss: an interned key is a whole attribute whose length octets
+                # match its size, which a raw cut short by the field's end, or read with a 1-octet
+                # length where Extended Length says 2, never does (1.63 -> 1.38 us per all-hit
+                # fulltable block).
+                flags = raw[0]
+                if end > n or flags & EXTENDED_LENGTH:
+                    break
+                plain = _PLAIN.get(type_code)
+                if plain is None or plain[0] != flags & _FLAGS_MASK:
+                    break
+                try:
+                    attr = plain[2](raw[3:], ctx)
+                except Malformed:
+                    break  # _decode_rest decodes it again and reports it
+                if len(interned) >= INTERN_MAX:
+                    interned.clear()
+                interned[raw] = attr
+            seen |= 1 << type_code
+            out.append(attr)
+            i = end
+        else:
+            if has_nlri:
+                if seen & _MANDATORY_WITH_NLRI_BITS == _MANDATORY_WITH_NLRI_BITS:
+                    return tuple(out), (), seen
+            elif not seen & _MP_REACH_BIT:
                 return tuple(out), (), seen
-        elif not seen & _MP_REACH_BIT:
-            return tuple(out), (), seen
+    except IndexError:
+        pass
     return _decode_rest(block, i, out, seen, ctx=ctx, has_nlri=has_nlri, interned=interned)
 
 

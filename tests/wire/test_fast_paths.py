@@ -124,6 +124,25 @@ def test_fast_decode_equals_general_path_on_random_blocks(ctx: Negotiated, block
 
 
 @SETTINGS
+@given(update_bodies(), st.integers(1, 24))
+def test_interned_attribute_cut_short_by_the_field_is_not_a_hit(
+    case: tuple[Negotiated, bytes], cut: int
+) -> None:
+    """The fast loop checks overruns only on intern misses: an interned attribute whose octets are
+    cut short by the end of the field must still decode as the reference says."""
+    ctx, body = case
+    wlen = int.from_bytes(body[:2], "big")
+    alen = int.from_bytes(body[2 + wlen : 4 + wlen], "big")
+    assume(alen > cut)
+    block = body[4 + wlen : 4 + wlen + alen]
+    short = body[: 2 + wlen] + (alen - cut).to_bytes(2, "big") + block[:-cut] + body[4 + wlen + alen :]
+    expected = _reference(short, ctx)
+    update.clear_cache()
+    _outcome(body, ctx)  # interns the whole attributes
+    assert _outcome(short, ctx) == expected
+
+
+@SETTINGS
 @given(update_bodies())
 def test_interned_attributes_do_not_cross_sessions(case: tuple[Negotiated, bytes]) -> None:
     """The same octets from another session decode as that session's reference says."""
