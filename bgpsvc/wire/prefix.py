@@ -241,10 +241,21 @@ def decode_classic(data: bytes, add_path: bool) -> tuple[Prefix, ...]:
     """``decode_prefixes(data, 1, add_path)`` as a tuple, for the withdrawn routes and NLRI fields of an
     UPDATE (RFC 4271 §4.3); ``data`` is not empty. One prefix alone is checked here first, without
     the general function's dict lookups and list: 0.37 -> 0.23 us for a one-prefix field."""
+    if add_path:
+        return tuple(decode_prefixes(data, 1, True))
     first = data[0]
-    if not add_path and len(data) == _RECORD[first] and first <= 32 and not data[-1] & _HOST_BITS[first]:
+    n = len(data)
+    if n == _RECORD[first] and first <= 32 and not data[-1] & _HOST_BITS[first]:
         return (_new(Prefix, b"\x01" + data),)
-    return tuple(decode_prefixes(data, 1, add_path))
+    # decode_prefixes' other two paths, called directly (about 0.1 us less per multi-prefix field).
+    uniform = _UNIFORM.get((1, first))
+    if uniform is not None:
+        fmt, size = uniform
+        if n % size == 0 and data[::size] == _LEN_BYTE[first] * (n // size):
+            return tuple(
+                map(_new, repeat(Prefix), map(add, repeat(b"\x01"), map(_first, iter_unpack(fmt, data))))
+            )
+    return tuple(_decode_plain(data, b"\x01", 32, Handling.SESSION_RESET))
 
 
 def encode_prefix_list(prefixes: Sequence[Prefix], add_path: bool = False) -> list[bytes]:

@@ -176,16 +176,16 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
         raise UpdateMessageError(
             UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "withdrawn routes length overruns"
         )
-    alen = (body[2 + wlen] << 8) | body[3 + wlen]
-    if 4 + wlen + alen > n:
+    end = 4 + wlen + ((body[2 + wlen] << 8) | body[3 + wlen])  # of the path attributes field
+    if end > n:
         raise UpdateMessageError(
             UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "path attribute length overruns"
         )
     add_path = IPV4_UNICAST in ctx.add_path_rx if ctx.add_path_rx else False
     withdrawn = decode_classic(body[2 : 2 + wlen], add_path) if wlen else ()
-    nlri = decode_classic(body[4 + wlen + alen :], add_path) if 4 + wlen + alen < n else ()
-    block = body[4 + wlen : 4 + wlen + alen]
-    has_nlri = bool(nlri)
+    nlri = decode_classic(body[end:], add_path) if end < n else ()
+    block = body[4 + wlen : end]
+    has_nlri = end < n  # decode_classic raises rather than return nothing
     caches = _CACHE.get(id(ctx))
     if caches is None or caches[0] is not ctx:
         caches = _caches_for(ctx)
