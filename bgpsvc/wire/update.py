@@ -193,10 +193,10 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     attrs = cache.get(block)
     if attrs is None:
         attrs, errs, seen = decode_block(block, ctx, has_nlri, caches[3])
-        # MP attributes carry NLRI, which differ per message: caching those blocks would only churn.
         if block != _LAST_BLOCK:
             _LAST_BLOCK = block
         elif not errs and not seen & _MP_BITS:
+            # MP attributes carry NLRI, which differ per message: caching those blocks would churn.
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[block] = attrs
