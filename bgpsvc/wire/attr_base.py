@@ -158,13 +158,10 @@ class PathAttribute:
         return encode_attribute(self.FLAGS, self.TYPE, self.encode_value(ctx))
 
 
-#: ``_SET_WIRE(attr, octets)``: the slot setter (attributes are frozen; this is what keeps octets).
-_SET_WIRE = PathAttribute.__dict__["_wire"].__set__
-
-
-def keep_wire(attr: PathAttribute, octets: bytes) -> None:
-    """Store ``octets`` as ``attr``'s own: the decoder's, when they are exactly what encode would give."""
-    _SET_WIRE(attr, octets)
+#: ``keep_wire(attr, octets)``: store ``octets`` as ``attr``'s own (the slot's setter: attributes are
+#: frozen). Construction keeps what it computes; the decoder keeps the octets it read when they are
+#: exactly what encoding would give.
+keep_wire = _SET_WIRE = PathAttribute.__dict__["_wire"].__set__
 
 
 def check_u32(name: str, value: int) -> None:

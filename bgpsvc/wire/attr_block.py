@@ -35,6 +35,7 @@ from .attr_base import (
     TRANSITIVE,
     Malformed,
     PathAttribute,
+    keep_wire,
 )
 from .attributes import ATTRIBUTES, UnknownAttribute
 from .constants import PREFIX_FAMILIES, AttrType, attr_name
@@ -73,9 +74,10 @@ _DISCARDED_FROM: dict[int, Rule] = {
 
 _FLAGS_MASK = OPTIONAL | TRANSITIVE | PARTIAL  # the low four bits are ignored (RFC 4271 §4.3)
 #: Types whose decoding depends only on their value once the flags are exactly the type's own:
-#: type -> (flags, class, its bound ``decode_value``), so that the hot loop does one lookup.
-_PLAIN: dict[int, tuple[int, type[PathAttribute], Callable[[bytes, Negotiated], PathAttribute]]] = {
-    code: (cls.FLAGS, cls, cls.decode_value)
+#: type -> (flags, class, its bound ``decode_value``, whether its octets depend on the AS width), so
+#: that the hot loop does one lookup.
+_PLAIN: dict[int, tuple[int, type[PathAttribute], Callable[[bytes, Negotiated], PathAttribute], bool]] = {
+    code: (cls.FLAGS, cls, cls.decode_value, cls.AS_WIDTH_DEPENDENT)
     for code, cls in ATTRIBUTES.items()
     if code not in _MP_TYPES and code not in _DISCARDED_FROM
 }
@@ -170,6 +172,9 @@ def decode_block(
                     attr = plain[2](raw[3:], ctx)
                 except Malformed:
                     break  # _decode_rest decodes it again and reports it
+                if flags == plain[0] and (ctx.four_octet_as or not plain[3]):
+                    # The octets read are the attribute's encoding (attr_base.py): keep them.
+                    keep_wire(attr, raw)
                 if len(interned) >= INTERN_MAX:
                     interned.clear()
                 interned[raw] = attr
@@ -239,6 +244,8 @@ def _decode_rest(
             except Malformed as exc:
                 errors.append(_malformed(plain[1], exc, raw))
                 continue
+            if flags == plain[0] and (ctx.four_octet_as or not plain[3]):
+                keep_wire(attr, raw)
             if len(interned) >= INTERN_MAX:
                 interned.clear()
             interned[raw] = attr
