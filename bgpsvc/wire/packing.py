@@ -123,8 +123,8 @@ def pack_updates(
     if not prefixes:
         return []
     try:
-        # The octets each attribute keeps (attr_base.py), a slot read each and no call: 1.3
-        # instead of 3.4 us to pack one route with five attributes (bench/codec.py, distinct).
+        # The octets each attribute keeps (attr_base.py), a slot read each and no call: 0.74
+        # instead of 1.85 us to pack one route with five attributes (bench/codec.py, distinct).
         block: bytes | None = b"".join(map(_kept, attributes)) if ctx.four_octet_as else None
     except AttributeError:
         block = None  # an MpReachNlri (it keeps nothing: its NLRI are per message), or a copied one
