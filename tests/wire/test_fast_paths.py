@@ -173,6 +173,11 @@ def test_intern_table_is_bounded() -> None:
             attrs, errors = attr_block.decode_attributes(block, ctx)
             assert [a.value for a in attrs if hasattr(a, "value")][-1] == med and not errors
             assert len(attr_block.interned_for(ctx)) <= 8
+        # Full, it takes nothing new and keeps what came first: the ORIGIN and AS_PATH every block shares.
+        table = attr_block.interned_for(ctx)
+        assert len(table) == 8
+        assert b"\x40\x01\x01\x00" in table and b"\x40\x02\x00" in table
+        assert b"\x80\x04\x04" + (49).to_bytes(4, "big") not in table
     finally:
         attr_block.INTERN_MAX = saved
         update.clear_cache()
