@@ -15,7 +15,7 @@ from .attr_base import OPTIONAL_NON_TRANSITIVE, Malformed, PathAttribute
 from .constants import PREFIX_FAMILIES, Afi, AttrType, Family
 from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .negotiated import Negotiated
-from .prefix import IPAddress, Prefix, decode_prefixes, encode_prefixes
+from .prefix import IPAddress, Prefix, decode_prefix_tuple, encode_prefixes
 
 _AFI_SAFI_NHLEN = Struct(">HBB")
 _AFI_SAFI = Struct(">HB")
@@ -26,7 +26,7 @@ _NLRI_RFC = "RFC 7606 §5.3"
 
 def _decode_nlri(data: bytes, family: Family, ctx: Negotiated) -> tuple[Prefix, ...]:
     try:
-        return tuple(decode_prefixes(data, family.afi, family in ctx.add_path_rx, Handling.AFI_SAFI_DISABLE))
+        return decode_prefix_tuple(data, family.afi, family in ctx.add_path_rx, Handling.AFI_SAFI_DISABLE)
     except UpdateMessageError as exc:
         raise Malformed(_OPTIONAL_ERROR, exc.reason, rfc=_NLRI_RFC) from exc
 

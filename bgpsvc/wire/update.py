@@ -26,7 +26,7 @@ from .errors import Handling, UpdateMessageError, UpdateSubcode
 from .header import frame
 from .mp import MpReachNlri, MpUnreachNlri
 from .negotiated import DEFAULT, Negotiated
-from .prefix import Prefix, decode_classic, encode_prefixes
+from .prefix import Prefix, decode_prefix_tuple, encode_prefixes
 
 __all__ = [
     "Update",
@@ -182,10 +182,10 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
             UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", "path attribute length overruns"
         )
     add_path = IPV4_UNICAST in ctx.add_path_rx if ctx.add_path_rx else False
-    withdrawn = decode_classic(body[2 : 2 + wlen], add_path) if wlen else ()
-    nlri = decode_classic(body[end:], add_path) if end < n else ()
+    withdrawn = decode_prefix_tuple(body[2 : 2 + wlen], 1, add_path) if wlen else ()
+    nlri = decode_prefix_tuple(body[end:], 1, add_path) if end < n else ()
     block = body[4 + wlen : end]
-    has_nlri = end < n  # decode_classic raises rather than return nothing
+    has_nlri = end < n  # decode_prefix_tuple raises rather than return nothing
     caches = _CACHE.get(id(ctx))
     if caches is None or caches[0] is not ctx:
         caches = _caches_for(ctx)

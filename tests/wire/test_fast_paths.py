@@ -39,7 +39,7 @@ from bgpsvc.wire.errors import Handling, NotificationError, UpdateMessageError, 
 from bgpsvc.wire.framing import decode
 from bgpsvc.wire.messages import decode_message
 from bgpsvc.wire.negotiated import Negotiated
-from bgpsvc.wire.prefix import decode_classic
+from bgpsvc.wire.prefix import decode_prefix_tuple
 
 from . import strategies as ws
 
@@ -288,7 +288,7 @@ def test_as_path_fast_path_equals_segment_walk(ctx: Negotiated, data: st.DataObj
 def _prefixes_outcome(data: bytes, add_path: bool, classic: bool = False) -> object:
     try:
         if classic:
-            prefixes = list(decode_classic(data, add_path))
+            prefixes = list(decode_prefix_tuple(data, 1, add_path))
         else:
             prefixes = decode_prefixes(data, 1, add_path, Handling.SESSION_RESET)
     except UpdateMessageError as exc:
@@ -310,6 +310,15 @@ def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cu
     with_ids = b"".join(b"\0\0\0\0" + r for r in runs)
     expected = _prefixes_outcome(with_ids, True)
     assert _prefixes_outcome(plain, False) == expected
+    if all(len(r) == 1 + ((r[0] + 7) >> 3) and r[0] <= 32 for r in runs):
+        # Whole records of valid lengths: each is the prefix of its octets with the host bits cleared,
+        # built by the checking constructor (a reference that shares no code with either loop).
+        reference = []
+        for r in runs:
+            n = r[0]
+            address = int.from_bytes(r[1:].ljust(4, b"\0")) & (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF
+            reference.append(Prefix(1, n, address.to_bytes(4)[: (n + 7) >> 3]))
+        assert expected == (reference, repr(reference))
     assert _prefixes_outcome(plain, False, classic=True) == expected  # the UPDATE fields' entry point
     assert _prefixes_outcome(with_ids, True, classic=True) == expected
     # Uniform runs (the C-level split) and single prefixes against the same loop.
