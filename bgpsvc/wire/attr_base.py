@@ -122,7 +122,7 @@ class PathAttribute:
     def __post_init__(self) -> None:
         """Keep the octets; subclasses that validate in their own ``__post_init__`` call this last."""
         if self.KEEPS_WIRE:
-            _SET_WIRE(self, self.encode_uncached(DEFAULT))
+            keep_wire(self, self.encode_uncached(DEFAULT))
 
     @property
     def type_code(self) -> int:
@@ -148,7 +148,7 @@ class PathAttribute:
                 # on a path that did not store the octets, or a pickled copy): compute, keep.
                 if self.KEEPS_WIRE:
                     wire = self.encode_uncached(DEFAULT)
-                    _SET_WIRE(self, wire)
+                    keep_wire(self, wire)
                     return wire
         return self.encode_uncached(ctx)
 
@@ -162,7 +162,7 @@ class PathAttribute:
 #: ``keep_wire(attr, octets)``: store ``octets`` as ``attr``'s own (the slot's setter: attributes are
 #: frozen). Construction keeps what it computes; the decoder keeps the octets it read when they are
 #: exactly what encoding would give.
-keep_wire = _SET_WIRE = PathAttribute.__dict__["_wire"].__set__
+keep_wire = PathAttribute.__dict__["_wire"].__set__
 
 
 def check_u32(name: str, value: int) -> None:
