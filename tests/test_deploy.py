@@ -45,6 +45,7 @@ from kubernetes import client as k8s
 
 from bgpsvc.app.config import ConfigError, RunConfig, load_config, load_routes, parse_config
 from bgpsvc.k8s.config import select_peers
+from bgpsvc.k8s.lease import LEASE_NAME
 from bgpsvc.k8s.views import NodeView
 from bgpsvc.lab.apiserver import ApiServer
 from bgpsvc.wire import Prefix, community
@@ -103,9 +104,13 @@ def manifests() -> list[tuple[str, Doc]]:
     return [(p.name, d) for p in manifest_files() for d in load_docs(p.read_text())]
 
 
-def find(kind: str, docs: list[Doc] | None = None) -> Doc:
-    found = [d for d in (docs if docs is not None else [d for _, d in manifests()]) if d["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+def find(kind: str, docs: list[Doc] | None = None, name: str | None = None) -> Doc:
+    found = [
+        d
+        for d in (docs if docs is not None else [d for _, d in manifests()])
+        if d["kind"] == kind and name in (None, d["metadata"]["name"])
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
 
@@ -167,6 +172,8 @@ def test_the_manifests_hold_the_expected_objects() -> None:
             ("ClusterRoleBinding", "bgpsvc"),
             ("Role", "bgpsvc-peer-secrets"),
             ("RoleBinding", "bgpsvc-peer-secrets"),
+            ("Role", "bgpsvc-lease"),
+            ("RoleBinding", "bgpsvc-lease"),
             ("CustomResourceDefinition", "bgppeers.bgpsvc.io"),
             ("CustomResourceDefinition", "bgpadvertisements.bgpsvc.io"),
             ("CustomResourceDefinition", "bgpnodeconfigs.bgpsvc.io"),
@@ -247,15 +254,25 @@ def test_rbac_reads_what_the_informers_list_and_writes_only_status() -> None:
 
 
 def test_secrets_are_readable_by_name_in_the_namespace_only() -> None:
-    role = find("Role")
+    role = find("Role", name="bgpsvc-peer-secrets")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert granted(role) == {("", "secrets", v, SECRET) for v in ("list", "watch")}
-    binding = find("RoleBinding")
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": "bgpsvc-peer-secrets",
+    _bound_to_the_speaker("bgpsvc-peer-secrets")
+
+
+def test_the_lease_role_creates_leases_and_renews_only_bgpsvcs() -> None:
+    role = find("Role", name="bgpsvc-lease")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    group = "coordination.k8s.io"
+    assert granted(role) == {(group, "leases", "create", None)} | {
+        (group, "leases", v, LEASE_NAME) for v in ("get", "update")
     }
+    _bound_to_the_speaker("bgpsvc-lease")
+
+
+def _bound_to_the_speaker(role: str) -> None:
+    binding = find("RoleBinding", name=role)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}
     account = find("ServiceAccount")["metadata"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
@@ -632,7 +649,8 @@ def test_chart_defaults_match_the_manifests() -> None:
     assert ref == {"name": password["secretName"], "key": password["key"], "optional": password["optional"]}
     assert values["metrics"]["service"]["enabled"] is True
     assert values["namespace"]["create"] is False
-    assert values["peerSecrets"] == [r for rule in find("Role")["rules"] for r in rule["resourceNames"]]
+    role = find("Role", name="bgpsvc-peer-secrets")
+    assert values["peerSecrets"] == [r for rule in role["rules"] for r in rule["resourceNames"]]
 
 
 # -- the Dockerfile ------------------------------------------------------------------------------------------

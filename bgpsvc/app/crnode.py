@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from ..aio import Speaker
 from ..fsm import PeerConfig
 from ..k8s.config import KubernetesConfig
 from ..k8s.crwatch import ResourceWatch
+from ..k8s.lease import LeaseElector
 from ..k8s.nodestatus import NodeStatusBuilder, family_of, rfc3339
 from ..k8s.resolve import LastGood, Resolved, resolve
 from ..k8s.statuswriter import ConditionReporter, NodeStatusWriter
@@ -75,6 +77,13 @@ class ClusterConfig:
         self._problems: tuple[str, ...] = ()
         self.writer = NodeStatusWriter(api, kube.node_name, kube.status_interval or 1.0)
         self.reporter = ConditionReporter(api, lambda: rfc3339(time.time()))
+        # One speaker, elected by a Lease, watches every Node and writes objects' conditions.
+        self.elector = LeaseElector(
+            api,
+            kube.secret_namespace,
+            f"{kube.node_name}_{secrets.token_hex(4)}",
+            self._leading,
+        )
         self.builder = NodeStatusBuilder(kube.node_name)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -112,13 +121,20 @@ class ClusterConfig:
             log.warning("node %s: %s", node.name, problem)
         self._problems = res.problems
         if self.watch.synced and self.kube.status_interval > 0:
-            self.reporter.offer(res.conditions, self.watch.current, self.watch.rank(node.name))
+            # Conditions need every Node's labels: only the elected speaker has them, once listed.
+            ours = self.elector.leading and self.watch.all_nodes_synced
+            self.reporter.offer(res.conditions if ours else {}, self.watch.current)
         return res
+
+    def _leading(self, leading: bool) -> None:
+        self.watch.watch_all_nodes(leading)
+        self.mark_dirty()
 
     async def run(self, speaker: Callable[[], Speaker | None], debounce: float) -> None:
         """Resolve on every change (debounced) and write status, until cancelled."""
         if self.kube.status_interval > 0:
             self._tasks = [
+                asyncio.create_task(self.elector.run()),
                 asyncio.create_task(self.writer.run()),
                 asyncio.create_task(self.reporter.run()),
                 asyncio.create_task(self._status_loop(speaker)),
@@ -160,6 +176,12 @@ class ClusterConfig:
                 except Exception:
                     log.exception("node status not built")  # a bug: say so, keep the loop
             await asyncio.sleep(STATUS_POLL)
+
+    async def release(self) -> None:
+        """Give the Lease up, if held, so that another speaker takes the cluster-wide work at once."""
+        for t in self._tasks:
+            t.cancel()
+        await self.elector.release()
 
     def stop(self) -> None:
         """Stop the informers and the status tasks."""

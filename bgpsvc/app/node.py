@@ -344,6 +344,7 @@ class NodeSpeaker:
         if self._cr_task is not None:
             self._cr_task.cancel()
         if self.cluster is not None:
+            await self.cluster.release()
             self.cluster.stop()
         for inf in self.informers.values():
             inf.stop(timeout=2.0)

@@ -1,4 +1,5 @@
-"""Informers for bgpsvc's custom resources, every Node's labels and the Secrets the peers reference.
+"""Informers for bgpsvc's custom resources, every Node's labels (on the elected speaker only) and the
+Secrets the peers reference.
 
 ``ResourceWatch`` owns them and hands out frozen snapshots for ``resolve``: ``resources()`` and
 ``secrets()``. The Secret informers follow the references (``track``): one per referenced Secret, with a
@@ -35,6 +36,9 @@ from .views import Key
 
 log = logging.getLogger("bgpsvc.k8s")
 
+#: The all-Nodes informer's name in ``ResourceWatch.informers`` (present only while it runs).
+ALL_NODES = "allnodes"
+
 _CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     PEERS: peer_from_dict,
     ADVERTISEMENTS: advertisement_from_dict,
@@ -61,10 +65,28 @@ class ResourceWatch:
             )
             for plural, conv in _CONVERTERS.items()
         }
-        # Every node's labels: whether a node selector matches any node at all (NoMatchingNode).
-        self.informers["allnodes"] = node_informer(api_client, on_change=on_change)
         self.secret_informers: dict[Key, Informer[SecretView]] = {}
         self._started = False
+
+    def watch_all_nodes(self, on: bool) -> None:
+        """Start or stop the informer over every Node's labels (whether a node selector matches any node
+        at all: ``NoMatchingNode``). Only the speaker that writes conditions runs it (``LeaseElector``): each
+        Node update goes to every watcher, so N speakers watching N nodes cost the API server O(N^2)."""
+        running = ALL_NODES in self.informers
+        if on and not running:
+            inf = node_informer(self._api, on_change=self._on_change)
+            self.informers[ALL_NODES] = inf
+            if self._started:
+                inf.start()
+        elif not on and running:
+            self.informers.pop(ALL_NODES).stop(timeout=2.0)
+            self._on_change()
+
+    @property
+    def all_nodes_synced(self) -> bool:
+        """The all-Nodes informer runs and has listed."""
+        inf = self.informers.get(ALL_NODES)
+        return inf is not None and inf.synced
 
     def start(self) -> None:
         """Start the resource informers (Secrets start as they are referenced)."""
@@ -81,7 +103,7 @@ class ResourceWatch:
     @property
     def synced(self) -> bool:
         """Every resource informer has listed once (an absent CRD lists as empty)."""
-        return all(i.synced for i in self.informers.values())
+        return all(i.synced for name, i in self.informers.items() if name != ALL_NODES)
 
     def track(self, refs: frozenset[Key]) -> None:
         """Watch exactly the Secrets in ``refs``: start informers for new ones, stop the others."""
@@ -103,7 +125,7 @@ class ResourceWatch:
             peers=self.informers[PEERS].snapshot(),
             advertisements=self.informers[ADVERTISEMENTS].snapshot(),
             node_configs=self.informers[NODE_CONFIGS].snapshot(),
-            nodes=self.informers["allnodes"].snapshot(),
+            nodes=self.informers[ALL_NODES].snapshot() if ALL_NODES in self.informers else {},
         )
 
     def secrets(self) -> Secrets:
@@ -124,8 +146,3 @@ class ResourceWatch:
         inf = self.informers.get(plural)
         view = inf.snapshot().get(("", name)) if inf is not None else None
         return None if view is None else Current(view.generation, view.status)
-
-    def rank(self, node: str) -> int:
-        """This node's place among all node names (who writes objects' conditions first)."""
-        names = sorted(n for _, n in self.informers["allnodes"].snapshot())
-        return names.index(node) if node in names else len(names)

@@ -9,9 +9,8 @@ Two writers, both merge patches of the ``/status`` subresource (RBAC: ``patch`` 
   and 1,000 nodes at most 1,000/``interval`` per second however their sessions flap (bench/crd_status.py
   measures it).
 - ``ConditionReporter``: the conditions ``resolve`` computes per object are the same on every node, so
-  only one node should write them. Each node waits ``rank * REPORT_STEP`` seconds (``rank``: its place in
-  the sorted node names) and writes only if the object's status is still stale then: the first node
-  writes at once, the next only if the first did not (it has no speaker), and so on.
+  only one node writes them: the speaker elected by the Lease (``lease.py``), the only one that watches
+  every Node. It writes an object's conditions only while its status is stale.
 """
 
 from __future__ import annotations
@@ -34,9 +33,6 @@ log = logging.getLogger("bgpsvc.k8s.status")
 #: write. At 1,000 nodes that bounds the API server's load to 200 writes/s in the worst case, and a
 #: status is never staler than this.
 STATUS_INTERVAL = 5.0
-#: Seconds each rank waits before writing an object's conditions (see the module docstring): longer than
-#: a write takes to reach the other nodes' informers, so the second node normally finds it done.
-REPORT_STEP = 2.0
 #: Seconds to wait after a failed write before trying again (the API server is struggling or away).
 RETRY = 5.0
 #: Seconds between attempts while the BGPNodeStatus CRD is not installed: two cheap 404s a minute per
@@ -209,18 +205,16 @@ def condition_body(desired: tuple[Condition, ...], current: Current, now: str) -
 
 
 class ConditionReporter:
-    """Writes objects' conditions, one node at a time by rank (see the module docstring)."""
+    """Writes objects' conditions (on the elected speaker: see the module docstring)."""
 
     def __init__(
         self,
         api_client: k8s_client.ApiClient,
         clock_text: Callable[[], str],
-        step: float = REPORT_STEP,
         request_timeout: float = 10.0,
     ) -> None:
         self._api = k8s_client.CustomObjectsApi(api_client)
         self._now_text = clock_text
-        self.step = step
         self._timeout = request_timeout
         self._desired: Mapping[ObjectRef, tuple[Condition, ...]] = {}
         self._current: Callable[[ObjectRef], Current | None] = lambda ref: None
@@ -232,15 +226,15 @@ class ConditionReporter:
         self,
         desired: Mapping[ObjectRef, tuple[Condition, ...]],
         current: Callable[[ObjectRef], Current | None],
-        rank: int,
     ) -> None:
-        """The conditions every object should have, and how to look an object up now."""
+        """The conditions every object should have (empty: this speaker writes none), and how to look an
+        object up now."""
         now = asyncio.get_running_loop().time()
         self._desired, self._current = desired, current
         for ref, conds in desired.items():
             cur = current(ref)
             if cur is not None and stale(conds, cur):
-                self._due.setdefault(ref, now + rank * self.step)
+                self._due.setdefault(ref, now)
             else:
                 self._due.pop(ref, None)
         for ref in [r for r in self._due if r not in desired]:

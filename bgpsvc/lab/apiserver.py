@@ -1,9 +1,9 @@
 """An in-process HTTP server that speaks kube-apiserver's protocol for Services, EndpointSlices, Nodes and
-Secrets (read-only over HTTP), CustomResourceDefinitions and the custom resources they define (full CRUD), for
-tests and the demo. Standard library only (plus PyYAML for ``load_yaml``).
+Secrets (read-only over HTTP), Leases, CustomResourceDefinitions and the custom resources they define (full
+CRUD), for tests and the demo. Standard library only (plus PyYAML for ``load_yaml``).
 
-Theory of operation. Writes come through the Python API (``apply``/``delete``), or over HTTP for CRDs
-and custom resources (``bgpsvc.lab.customresource``), into an ``ObjectStore`` that keeps one global
+Theory of operation. Writes come through the Python API (``apply``/``delete``), or over HTTP for Leases,
+CRDs and custom resources (``bgpsvc.lab.customresource``), into an ``ObjectStore`` that keeps one global
 resourceVersion and a bounded event history. Each HTTP request runs in its own thread
 (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). What follows the Kubernetes API concepts page
 ("Efficient detection of changes", "Watch bookmarks", "Retrieving large results sets in chunks",
@@ -32,6 +32,11 @@ resourceVersion and a bounded event history. Each HTTP request runs in its own t
   list, watch, update, patch (merge and JSON patch), delete, deletecollection and the ``/status``
   subresource; bodies are pruned, defaulted and validated against the version's structural schema and
   CEL rules (``bgpsvc.lab.validation``). Deleting a CRD deletes its objects.
+- Leases (``coordination.k8s.io/v1``, for leader election) are served always, through the same machinery
+  from a CRD-shaped definition (``bgpsvc.lab.coordination``) that no ``customresourcedefinitions`` object
+  shows and no CRD can replace or delete. Known differences from upstream: a Lease gets
+  ``metadata.generation`` (upstream leaves it unset), and a strategic merge patch is applied as a JSON
+  merge patch (a Lease's spec has no lists, so only metadata lists such as finalizers differ).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from typing import Any
 import yaml
 
 from bgpsvc.lab import crd as crds
+from bgpsvc.lab.coordination import LEASE, canonical_lease
 from bgpsvc.lab.customresource import CustomResources, Target
 from bgpsvc.lab.handlers import Handlers
 from bgpsvc.lab.listwatch import ListWatch, Watcher, decode_continue, encode_continue
@@ -90,6 +96,7 @@ class ApiServer(ListWatch, Handlers):
         self._rng = rng or random.Random()
         self.store = ObjectStore(history=history)
         self.crds = crds.CrdRegistry(self.store)
+        self.crds.register_builtin(LEASE, canonical_lease)
         self._writes = CustomResources(self.store, self._rng)
         self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -209,14 +216,15 @@ class ApiServer(ListWatch, Handlers):
         """Create or replace an object; returns the stored object.
 
         Built-in kinds are stored as given. A CustomResourceDefinition is registered (or replaced). A
-        custom resource goes through the same pruning, defaulting and validation as an HTTP write (an
-        invalid one raises ``HTTPError`` whose ``body`` is the 422 Status) and may carry ``status``."""
+        custom resource, or a Lease, goes through the same pruning, defaulting and validation as an HTTP
+        write (an invalid one raises ``Invalid``, whose ``status`` is the 422 Status) and may carry
+        ``status`` where its version has that subresource."""
         kind, api_version = str(obj.get("kind") or ""), str(obj.get("apiVersion") or "")
         if kind == crds.KIND:
             return self.register_crd(obj, replace=True)
         with self.store.cond:
             res = self.store.registry.lookup(kind, api_version or None)
-        if not res.custom:
+        if self.crds.of(res) is None:
             return self.store.apply(obj)
         return self._apply_custom(res, obj)
 

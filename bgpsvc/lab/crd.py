@@ -1,6 +1,7 @@
 """CustomResourceDefinitions (``apiextensions.k8s.io/v1``): the checks the API server makes when one is
 created (a subset of apiextensions ``validation.ValidateCustomResourceDefinition``), the defaults and
-status it fills in, and the frozen ``Crd`` the lab serves custom resources from.
+status it fills in, and the frozen ``Crd`` the lab serves custom resources from (and built-in kinds given
+as a CRD-shaped definition, such as ``coordination.LEASE``).
 
 Supported: one or more versions (``conversion.strategy: None``: versions differ only in apiVersion),
 ``Namespaced``/``Cluster`` scope, the ``status`` subresource, structural schemas with defaults and CEL
@@ -10,8 +11,9 @@ rules. Refused loudly: conversion webhooks and the ``scale`` subresource.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,9 @@ class CrdVersion:
     status: bool  # subresources.status is declared
     storage: bool
     served: bool
+    #: A built-in kind's rewrite of decoded values into their canonical form (Lease: MicroTime in UTC),
+    #: run before validation; None for custom resources, which upstream stores as sent.
+    canonical: Callable[[JSON], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,15 +227,45 @@ def _stored(obj: Mapping[str, Any], names: JSON, crd: Crd) -> JSON:
 
 class CrdRegistry:
     """The CRDs a server has registered, kept in step with its store's ``Registry`` (what is served)
-    and with the ``customresourcedefinitions`` objects (so CRDs list and watch like any kind)."""
+    and with the ``customresourcedefinitions`` objects (so CRDs list and watch like any kind); also the
+    built-in kinds served the same way (``register_builtin``), which have no such object."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self._crds: dict[str, Crd] = {}  # by storage key (<plural>.<group>)
 
     def of(self, res: Resource) -> Crd | None:
-        """The CRD serving ``res``, or None for a built-in resource."""
-        return self._crds.get(res.storage) if res.custom else None
+        """The CRD (or built-in definition) serving ``res``, or None for a store-only built-in resource."""
+        crd = self._crds.get(res.storage)
+        return crd if crd is not None and crd.version(res.api_version) is not None else None
+
+    def register_builtin(
+        self, definition: Mapping[str, Any], canonical: Callable[[JSON], None] | None = None
+    ) -> Crd:
+        """Serve a built-in kind (e.g. ``coordination.LEASE``) through the custom-resource machinery from a
+        CRD-shaped definition: writable over HTTP, but no ``customresourcedefinitions`` object is stored,
+        and CRDs can neither replace nor delete it. Its resources are not ``custom`` (typed lists);
+        ``canonical`` rewrites each written object as upstream's typed decoding would."""
+        crd, _ = parse_crd(definition)
+        versions = tuple(
+            dataclasses.replace(
+                v, resource=dataclasses.replace(v.resource, custom=False), canonical=canonical
+            )
+            for v in crd.versions
+        )
+        crd = dataclasses.replace(crd, versions=versions)
+        with self.store.cond:
+            for v in crd.served:
+                self.store.registry.add(v.resource)
+            self._crds[crd.storage.resource.storage] = crd
+        return crd
+
+    def _check_not_builtin(self, crd: Crd) -> None:
+        """A CRD may not take over a built-in resource (upstream: protected groups need API approval)."""
+        key = crd.storage.resource.storage  # <plural>.<group>: any version of it shares the objects
+        if any(not r.custom and r.storage == key for r in self.store.registry.all()):
+            err = FieldError("Forbidden", "spec.group", f"{crd.name} is a built-in resource of this server")
+            raise Invalid(KIND, GROUP, crd.name, [err])
 
     def register(self, obj: Mapping[str, Any], replace: bool = False) -> JSON:
         """Validate and serve a CRD; returns the stored CRD object. Raises ``Invalid``, or ``HTTPError``
@@ -240,6 +275,7 @@ class CrdRegistry:
         for k in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "managedFields"):
             meta.pop(k, None)
         with self.store.cond:
+            self._check_not_builtin(crd)
             prev = self.store.get_locked(CRD_RESOURCE, None, crd.name)
             if prev is not None:
                 if not replace:
@@ -258,7 +294,7 @@ class CrdRegistry:
     def unregister(self, name: str) -> JSON | None:
         """Delete a CRD and every object of it (each a DELETED event); returns the CRD's last state."""
         with self.store.cond:
-            crd = next((c for c in self._crds.values() if c.name == name), None)
+            crd = next((c for c in self._crds.values() if c.name == name and c.storage.resource.custom), None)
             if crd is not None:
                 res = crd.storage.resource
                 _, objs = self.store.current(res)

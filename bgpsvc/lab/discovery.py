@@ -1,6 +1,6 @@
 """Discovery documents (``/api``, ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``,
-``/version``) built from what the server currently serves, CRD-defined resources included, so the
-dynamic client and kubectl find them. Versions are ordered as apimachinery's
+``/version``) built from what the server currently serves, CRD-defined resources (and Leases, served
+the same way) included, so the dynamic client and kubectl find them. Versions are ordered as apimachinery's
 ``CompareKubeAwareVersionStrings`` does (GA > beta > alpha, higher numbers first); the first is the
 preferred one."""
 

@@ -1,7 +1,7 @@
 """Request dispatch of the lab API server: discovery, reads (get/list/watch) of every served resource,
-writes of CustomResourceDefinitions (create, delete) and of custom resources (create, update, patch,
-delete, deletecollection, the ``/status`` subresource). Built-in kinds are read-only over HTTP (405), as
-the lab writes them through ``ApiServer.apply``. A mixin of ``ApiServer``."""
+writes of CustomResourceDefinitions (create, delete) and of custom resources and Leases (create, update,
+patch, delete, deletecollection, the ``/status`` subresource). Other built-in kinds are read-only over
+HTTP (405), as the lab writes them through ``ApiServer.apply``. A mixin of ``ApiServer``."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class Resource:
     api_version: str
     namespaced: bool
     list_kind_name: str = ""  # spec.names.listKind of a CRD; default <Kind>List
-    custom: bool = False  # defined by a CRD: list items keep kind/apiVersion, writes allowed
+    custom: bool = False  # defined by a CRD: list items keep kind/apiVersion (unstructured lists)
 
     @property
     def group(self) -> str:
