@@ -7,8 +7,11 @@ Method (docs/scale.md has the reasoning and the figures):
    ``--nodes`` Nodes) and bgpsvc's CRDs. It counts requests by verb (``stats()``), open watches
    (``open_watches``) and bytes per connection from the kernel's TCP counters (``traffic()``).
 2. Phase **bgpsvc**: one real node speaker process (``bgpsvc run``, node ``node-0``, the default
-   ``kubernetes:`` settings: Services, EndpointSlices, its Node, the custom resources and all Nodes,
-   BGPNodeStatus writes every ``status_interval``; no BGP peers -- BGP is not the API server's business).
+   ``kubernetes:`` settings: Services, EndpointSlices, its Node, the custom resources, BGPNodeStatus
+   writes every ``status_interval``; no BGP peers -- BGP is not the API server's business) as a follower:
+   the bench holds the Lease ``bgpsvc-conditions`` for another node, renewing it every 5 s as a leader
+   would, so the speaker only reads it. Phase **bgpsvc-leader**: the same speaker with the Lease free, so
+   it leads: it also watches every Node and writes the conditions.
    Once it reports ``synced``, the start-up cost (requests, bytes) is recorded; then for ``--duration``
    seconds a deterministic churn is applied at fixed rates: ``--slice-rate`` EndpointSlice updates/s
    (one endpoint's readiness flips, as pods roll), ``--service-rate`` Service updates/s (an annotation
@@ -21,9 +24,10 @@ Method (docs/scale.md has the reasoning and the figures):
    selector ``!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless``, and its own Node
    (field selector), in a child process.
 4. Extrapolation: every watch event is sent to every watcher whose selector it matches, so the server's
-   bytes/s = nodes x (per-node bytes/s at that churn); open watches = nodes x per-node watches; request
-   rate = nodes x (watch renewals + status writes). The churn itself grows with the cluster (more
-   Services, more pods), so the figures are per unit of churn too: bytes per event per watcher.
+   bytes/s = (nodes - 1) x (follower's bytes/s at that churn) + the leader's; open watches and requests
+   likewise; request rate = watch renewals + Lease reads + status writes. kube-proxy: nodes x its own.
+   The churn itself grows with the cluster (more Services, more pods), so the figures are per unit of
+   churn too: bytes per event per watcher.
 
     .venv/bin/python bench/apiserver_cost.py [--services 10000] [--endpoints 10] [--nodes 100]
         [--duration 60] [--slice-rate 50] [--service-rate 2] [--node-rate N/300] [--json-out F]
@@ -61,8 +65,8 @@ from bgpsvc.lab.apiserver import ApiServer  # noqa: E402
 CRDS = REPO / "deploy" / "manifests" / "01-crds.yaml"
 NODE = "node-0"
 KUBE_PROXY_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
-#: Watches per node speaker with the default settings: Services, EndpointSlices, its Node, all Nodes
-#: (custom resources on), BGPPeers, BGPAdvertisements, BGPNodeConfigs (Secrets only when referenced).
+#: Watches per node speaker with the default settings: Services, EndpointSlices, its Node, BGPPeers,
+#: BGPAdvertisements, BGPNodeConfigs (Secrets only when referenced); the Lease holder also all Nodes.
 #: Status writes: measured by bench/crd_status.py at 1,000 simulated nodes (commit d5b91be): 92/s typical,
 #: 197/s worst with flapping sessions, bound nodes / status_interval = 200/s at the default 5 s.
 CRD_STATUS_1000 = {"typical_per_s": 92.0, "worst_per_s": 197.0, "bound_per_s": 200.0}
@@ -163,6 +167,37 @@ class Churn:
 
 
 # -- clients --------------------------------------------------------------------------------------------
+
+
+class LeaseHolder:
+    """Holds the Lease ``bgpsvc-conditions`` for another node, renewing it as a leader does (in-process
+    writes: they cost the server what the leader's updates cost, and no client bytes); releases it at
+    the end, as a leader that stops does."""
+
+    def __init__(self, api: ApiServer, namespace: str = "bgpsvc-system") -> None:
+        self.api, self.namespace = api, namespace
+        self._stop = threading.Event()
+        self.renew()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _body(self, holder: str, duration: int) -> dict[str, Any]:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000001Z", time.gmtime())
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": duration, "renewTime": now}
+        meta = {"name": "bgpsvc-conditions", "namespace": self.namespace}
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+
+    def renew(self) -> None:
+        self.api.apply(self._body("node-1_bench", 15))
+
+    def _run(self) -> None:
+        while not self._stop.wait(5.0):
+            self.renew()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.api.apply(self._body("", 1))
 
 
 class Speaker:
@@ -344,10 +379,18 @@ def extrapolate(phase: Mapping[str, Any], nodes: int, status_per_s: float | None
         "open_watches": nodes * watches,
         "watch_bytes_per_s": nodes * churn["bytes_sent_per_s"],
         "watch_renewals_per_s": nodes * watches / MEAN_WATCH_LIFETIME,
+        "get_requests_per_s": nodes * churn["requests_per_s"].get("get", 0.0),
         "status_writes_per_s": status_per_s if status_per_s is not None else 0.0,
         "startup_list_requests": nodes * sync["requests"].get("list", 0),
         "startup_bytes": nodes * sync["bytes_sent"],
     }
+
+
+def cluster_total(followers: Mapping[str, float], leader: Mapping[str, float]) -> dict[str, float]:
+    """The followers' figures plus the leader's (node counts add up too)."""
+    out = {k: v + leader.get(k, 0.0) for k, v in followers.items()}
+    out["status_writes_per_s"] = followers["status_writes_per_s"]
+    return out
 
 
 def tor_figures(nodes: int = 1000, per_rack: int = 40, tors_per_rack: int = 2) -> dict[str, Any]:
@@ -411,20 +454,31 @@ def main(argv: list[str] | None = None) -> int:
         churn = Churn(api, cluster, doc["churn_rates"], args.seed)
         phases: dict[str, Callable[[], Any]] = {
             "bgpsvc": lambda: Speaker(kubeconfig, tmp),
+            "bgpsvc-leader": lambda: Speaker(kubeconfig, tmp),
             "kube-proxy": lambda: KubeProxyWatches(kubeconfig),
         }
         for name, make in phases.items():
-            if args.only and name not in args.only:
+            if args.only and name.split("-leader")[0] not in args.only:
                 continue
-            doc[name] = run_phase(name, api, churn, make, args)
+            holder = LeaseHolder(api) if name == "bgpsvc" else None
+            try:
+                doc[name] = run_phase(name, api, churn, make, args)
+            finally:
+                if holder is not None:
+                    holder.stop()
             # The client is gone; the server notices a dead watch only when it next writes to it.
             api.drop_watches()
-    for name in ("bgpsvc", "kube-proxy"):
-        if name in doc:
-            status = CRD_STATUS_1000["typical_per_s"] if name == "bgpsvc" else None
-            doc[name]["extrapolated"] = [
-                extrapolate(doc[name], n, None if status is None else status * n / 1000) for n in (1000, 5000)
-            ]
+    if "bgpsvc" in doc and "bgpsvc-leader" in doc:
+        status = CRD_STATUS_1000["typical_per_s"]
+        doc["bgpsvc"]["extrapolated"] = [
+            cluster_total(
+                extrapolate(doc["bgpsvc"], n - 1, status * n / 1000),
+                extrapolate(doc["bgpsvc-leader"], 1, None),
+            )
+            for n in (1000, 5000)
+        ]
+    if "kube-proxy" in doc:
+        doc["kube-proxy"]["extrapolated"] = [extrapolate(doc["kube-proxy"], n, None) for n in (1000, 5000)]
     if "bgpsvc" in doc and "kube-proxy" in doc:
         b, k = doc["bgpsvc"]["churn"], doc["kube-proxy"]["churn"]
         doc["ratio_bgpsvc_to_kube_proxy"] = {

@@ -141,6 +141,17 @@ def _kubernetes(k8s: KubernetesStatus) -> Iterator[Family | HistogramMetricFamil
     for res, info in k8s.informers.items():
         relists.add_metric([res], info.relists)
     yield from (desired_by_class, rec, rec_time, last, reach, synced, relists)
+    if k8s.conditions_leader is not None:
+        leader = GaugeMetricFamily(
+            "bgpsvc_conditions_leader",
+            "1 while this speaker holds the Lease (watches every Node, writes conditions)",
+        )
+        leader.add_metric([], 1.0 if k8s.conditions_leader else 0.0)
+        changes = CounterMetricFamily(
+            "bgpsvc_lease_transitions", "Times this speaker started or stopped leading"
+        )
+        changes.add_metric([], k8s.lease_transitions)
+        yield from (leader, changes)
     kinds = CounterMetricFamily("bgpsvc_reconciles_by_kind", "Reconcile passes by kind", labels=["kind"])
     kinds.add_metric(["incremental"], k8s.reconciles_incremental)
     kinds.add_metric(["full"], k8s.reconciles_full)

@@ -273,6 +273,9 @@ class NodeSpeaker:
             n: InformerStatus(i.synced, i.healthy, i.relists, len(i.snapshot()))
             for n, i in all_informers.items()
         }
+        cluster = self.cluster
+        leader = cluster.elector.leading if cluster is not None and self.kube.status_interval > 0 else None
+        transitions = cluster.elector.transitions if cluster is not None else 0
         rec = self.reconciler
         if rec is None:
             return KubernetesStatus(
@@ -286,6 +289,8 @@ class NodeSpeaker:
                 last_reconcile_at=None,
                 routes=0,
                 informers=informers,
+                conditions_leader=leader,
+                lease_transitions=transitions,
             )
         st = rec.stats
         return KubernetesStatus(
@@ -306,6 +311,8 @@ class NodeSpeaker:
             event_to_update=rec.event_to_update.to_json(),
             event_to_update_processing=rec.event_to_update_processing.to_json(),
             event_to_step=rec.event_to_step.to_json(),
+            conditions_leader=leader,
+            lease_transitions=transitions,
         )
 
     def skip_drain(self) -> None:

@@ -45,6 +45,10 @@ class KubernetesStatus:
     event_to_update_processing: dict[str, Any] = field(default_factory=dict)
     #: Its first part: event arrival -> the reconcile step starting (informer thread hand-off, debounce).
     event_to_step: dict[str, Any] = field(default_factory=dict)
+    #: Whether this speaker holds the Lease (watches every Node, writes objects' conditions); None when it
+    #: takes no part (custom resources or status writes off). And how often that changed.
+    conditions_leader: bool | None = None
+    lease_transitions: int = 0
 
 
 @dataclass(frozen=True, slots=True)

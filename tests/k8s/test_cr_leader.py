@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
+from prometheus_client import CollectorRegistry
 
 from bgpsvc.app.config import parse_config
+from bgpsvc.app.metrics import StatusCollector
 from bgpsvc.app.node import NodeSpeaker
 from bgpsvc.k8s import lease
 from bgpsvc.k8s.crwatch import ALL_NODES
@@ -119,11 +121,19 @@ def test_one_speaker_watches_every_node_and_hands_over_when_it_stops(
                 for _ in range(5):
                     await asyncio.sleep(0.1)
                     assert watching() == [first]
+                # Operators see it in the status and the bgpsvc_conditions_leader gauge.
+                assert speakers[first].k8s_status().conditions_leader is True
+                assert speakers[second].k8s_status().conditions_leader is False
+                for name, value in ((first, 1.0), (second, 0.0)):
+                    registry = CollectorRegistry()
+                    registry.register(StatusCollector(speakers[name].status))
+                    assert registry.get_sample_value("bgpsvc_conditions_leader") == value
 
                 # The leader stops (gracefully: it releases); the other takes over and keeps conditions
                 # current: tor-r3 now selects the stopped node's rack, whose Node is still there.
                 await speakers.pop(first).stop()
                 await wait_for(lambda: watching() == [second], 10, f"{second} watching every Node")
+                assert speakers[second].k8s_status().lease_transitions == 1
                 obj = co.get_cluster_custom_object(GROUP, VERSION, "bgppeers", "tor-r3")
                 obj["spec"]["nodeSelector"] = {"matchLabels": {"rack": rack[first]}}
                 co.replace_cluster_custom_object(GROUP, VERSION, "bgppeers", "tor-r3", obj)
