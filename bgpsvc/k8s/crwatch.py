@@ -79,7 +79,8 @@ class ResourceWatch:
             if self._started:
                 inf.start()
         elif not on and running:
-            self.informers.pop(ALL_NODES).stop(timeout=2.0)
+            # Cut its request and let the thread end on its own: called on the event loop, no join.
+            self.informers.pop(ALL_NODES).stop(timeout=0.0)
             self._on_change()
 
     @property
