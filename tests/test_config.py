@@ -97,6 +97,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
             r"^bfd_profiles\.fast\.multiplier: 0 is outside 1\.\.255",
         ),
         ({"bfd_profiles": ["fast"]}, r"^bfd_profiles: expected a mapping"),
+        ({"kubernetes": {"node_name": "n", "lease_poll": 0}}, r"^kubernetes\.lease_poll: must be > 0"),
     ],
 )
 def test_bad_config_names_the_field(patch: dict[str, object], message: str) -> None:

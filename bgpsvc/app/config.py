@@ -35,6 +35,7 @@ from .schema import (
     to_int,
     to_ip,
     to_number,
+    to_positive,
     to_str,
 )
 
@@ -191,6 +192,7 @@ def parse_kubernetes(
         or env.get("POD_NAMESPACE")
         or "bgpsvc-system",
         status_interval=s.get("status_interval", to_number, 5.0),
+        lease_poll=s.get("lease_poll", to_positive, 30.0),
     )
     s.finish()
     return cfg

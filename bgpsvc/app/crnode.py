@@ -83,6 +83,7 @@ class ClusterConfig:
             kube.secret_namespace,
             f"{kube.node_name}_{secrets.token_hex(4)}",
             self._leading,
+            poll=kube.lease_poll,
         )
         self.builder = NodeStatusBuilder(kube.node_name)
         self._tasks: list[asyncio.Task[None]] = []

@@ -124,6 +124,14 @@ def to_number(v: Any) -> float:
     return float(v)
 
 
+def to_positive(v: Any) -> float:
+    """A number greater than zero."""
+    n = to_number(v)
+    if n == 0:
+        raise ValueError("must be > 0")
+    return n
+
+
 def to_bool(v: Any) -> bool:
     """true or false."""
     if not isinstance(v, bool):

@@ -53,12 +53,7 @@ def peer(name: str, rack: str) -> dict[str, Any]:
 def test_one_speaker_watches_every_node_and_hands_over_when_it_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in (
-        ("LEASE_DURATION", 2.0),
-        ("RENEW_EVERY", 0.2),
-        ("RENEW_DEADLINE", 1.0),
-        ("POLL", 0.2),
-    ):
+    for name, value in (("LEASE_DURATION", 2.0), ("RENEW_EVERY", 0.2), ("RENEW_DEADLINE", 1.0)):
         monkeypatch.setattr(lease, name, value)
 
     async def main() -> None:
@@ -80,7 +75,7 @@ def test_one_speaker_watches_every_node_and_hands_over_when_it_stops(
                         "listen": False,
                         "control": False,
                         "drain_time": 0,
-                        "kubernetes": {**kube, "status_interval": 0.2},
+                        "kubernetes": {**kube, "status_interval": 0.2, "lease_poll": 0.2},
                     },
                     env={},
                 )
