@@ -17,7 +17,11 @@ The rules are client-go's (``tools/leaderelection``), so the Lease reads the sam
 - a holder that stops gracefully releases: empty ``holderIdentity``, ``leaseDurationSeconds`` 1.
 
 ``Election`` is the sans-IO part (time injected, no API calls); ``LeaseElector`` runs it with the real
-client, blocking calls in a worker thread.
+client, blocking calls in a worker thread. As with client-go, the guarantee holds when each holder looks at
+its clock in time: a holder cut off from the API server notices its deadline only at its next step (up to
+``renew_every`` plus a request timeout late), so during a partition two speakers may both write
+conditions for a few seconds. They compute the same conditions, so nothing is lost; routes never depend on
+the Lease.
 """
 
 from __future__ import annotations
