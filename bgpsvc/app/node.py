@@ -270,8 +270,7 @@ class NodeSpeaker:
         if self.cluster is not None:
             all_informers |= self.cluster.watch.informers
         informers = {
-            n: InformerStatus(i.synced, i.healthy, i.relists, len(i.snapshot()))
-            for n, i in all_informers.items()
+            n: InformerStatus(i.synced, i.healthy, i.relists, i.size) for n, i in all_informers.items()
         }
         cluster = self.cluster
         leader = cluster.elector.leading if cluster is not None and self.kube.status_interval > 0 else None

@@ -60,6 +60,9 @@ class Source(Protocol):
     @property
     def relists(self) -> int: ...
 
+    @property
+    def size(self) -> int: ...
+
     def snapshot(self) -> Mapping[Key, Any]: ...
 
 
@@ -169,7 +172,7 @@ class Reconciler:
                     "synced": s.synced,
                     "healthy": s.healthy,
                     "relists": s.relists,
-                    "objects": len(s.snapshot()),
+                    "objects": s.size,
                 }
                 for name, s in self.sources.items()
             },

@@ -110,6 +110,20 @@ def test_snapshot_is_cached_until_the_store_changes(lab: ApiServer, make: Make) 
     assert inf.snapshot() is not first
 
 
+def test_size_counts_the_store_without_copying_it(lab: ApiServer, make: Make) -> None:
+    lab.apply(service("a"))
+    inf = make()
+    assert inf.wait_synced(5)
+    first = inf.snapshot()
+    lab.apply(service("b"))
+    wait_until(lambda: inf.size == 2, what="b counted")
+    lab.delete("services", "default", "a")
+    wait_until(lambda: inf.size == 1, what="a gone")
+    # Counting made no copy: the next snapshot is a new one, and it agrees.
+    later = inf.snapshot()
+    assert later is not first and len(later) == inf.size == 1
+
+
 def test_an_irrelevant_change_does_not_call_on_change(lab: ApiServer, make: Make) -> None:
     lab.apply(node("n1"))
     changes = Changes()
