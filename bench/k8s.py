@@ -446,6 +446,10 @@ class StoreSource:
     def relists(self) -> int:
         return 0
 
+    @property
+    def size(self) -> int:
+        return len(self.store)
+
     def put(self, key: Key, value: Any) -> None:
         """A watch event changed one object (arrival stamped as the informer stamps it)."""
         self.store.put(key, value, time.perf_counter())

@@ -206,6 +206,10 @@ class Source:
         self.store[key] = value
         self.snap = MappingProxyType(dict(self.store))
 
+    @property
+    def size(self) -> int:
+        return len(self.store)
+
     def snapshot(self) -> Mapping[Any, Any]:
         return self.snap
 

@@ -336,6 +336,10 @@ class Source:
         self.synced = self.healthy = True
         self.relists = 0
 
+    @property
+    def size(self) -> int:
+        return len(self.store)
+
     def snapshot(self) -> Mapping[Key, Any]:
         return self.store.snapshot()
 
