@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import ipaddress
 import logging
 from collections.abc import Mapping
@@ -36,6 +37,9 @@ from .crnode import ClusterConfig, merge_peers
 from .status import AppStatus, InformerStatus, KubernetesStatus
 
 log = logging.getLogger("bgpsvc.node")
+
+#: Seconds at most that automatic cyclic collection stays paused for the informers' first lists.
+GC_PAUSE_MAX = 120.0
 
 
 def node_speaker_config(
@@ -87,6 +91,8 @@ class NodeSpeaker:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._release_timer: asyncio.TimerHandle | None = None
+        self._gc_paused = False
+        self._gc_timer: asyncio.TimerHandle | None = None
         self._node: NodeView | None = None
         try:
             api = api_client(self.kube.kubeconfig)
@@ -121,6 +127,7 @@ class NodeSpeaker:
 
     async def start(self) -> None:
         """Start informers, wait for this node's object, then start the speaker and the reconcile loop."""
+        self._pause_collector()
         for inf in self.informers.values():
             inf.start()
         if self.cluster is not None:
@@ -159,10 +166,30 @@ class NodeSpeaker:
             on_node=self._node_changed,
             debounce=self.kube.debounce,
             full_every=self.kube.full_resync,
+            on_first=self._resume_collector,
         )
         self._task = asyncio.create_task(self.reconciler.run())
         if self.cluster is not None:
             self._cr_task = asyncio.create_task(self.cluster.run(lambda: self.speaker, self.kube.debounce))
+
+    def _pause_collector(self) -> None:
+        """No automatic cyclic collection while the informers make their first lists: the full ones
+        their allocations trigger walk the growing stores with the GIL held (0.5-0.64 s near the end of a
+        100k-Service sync, bench/gc_pause.py), and BFD's thread cannot send meanwhile. The first reconcile
+        freezes the stores and resumes it; so does ``GC_PAUSE_MAX`` or ``stop``, whichever comes first
+        (an API server away for long must not let garbage build up)."""
+        if gc.isenabled():
+            gc.disable()
+            self._gc_paused = True
+            self._gc_timer = self._loop.call_later(GC_PAUSE_MAX, self._resume_collector)
+
+    def _resume_collector(self) -> None:
+        if self._gc_timer is not None:
+            self._gc_timer.cancel()
+            self._gc_timer = None
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
 
     async def _wait_for_node(self) -> NodeView:
         nodes = self.informers["nodes"]
@@ -343,6 +370,7 @@ class NodeSpeaker:
 
     async def stop(self, restart: bool = False) -> None:
         """Stop the loop, the informers and the speaker (gracefully unless ``restart``)."""
+        self._resume_collector()
         if self._release_timer is not None:
             self._release_timer.cancel()
         if self._task is not None:
