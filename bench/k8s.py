@@ -790,6 +790,8 @@ class LabOptions:
     debounce: float | None
     keep: bool
     frr_extra: tuple[str, ...] = ()
+    #: A BFD session at 100 ms x 3 under the BGP session (FRR bfdd): its Down events are counted.
+    bfd: bool = False
 
 
 def expected_routes(cluster: Cluster, watched_on: bool) -> dict[Prefix, RouteAttrs]:
@@ -826,7 +828,17 @@ def run_lab(name: str, cluster: Cluster, opts: LabOptions) -> JSON:
             f"{len(cluster.nodes)} nodes (loaded in {result['api_load_s']:.1f} s)"
         )
 
-        frr = lab.frr(router, frr_config(opts.frr_extra), "tor", log_level="informational")
+        bfd_lines = (
+            f"bfd\n peer {NODE_ADDR}\n  receive-interval 100\n  transmit-interval 100\n !\n!",
+            f"router bgp {ROUTER_AS}\n neighbor {NODE_ADDR} bfd\nexit",
+        )
+        frr = lab.frr(
+            router,
+            frr_config(opts.frr_extra) + ("\n".join(bfd_lines) + "\n" if opts.bfd else ""),
+            "tor",
+            log_level="informational",
+            daemons=("zebra", "bgpd", "bfdd") if opts.bfd else ("zebra", "bgpd"),
+        )
         monitor = RouteMonitor(router, f"{cluster.watched_ip}/32")
         expected = expected_routes(cluster, watched_on=False)
         result["expected_routes"] = len(expected)
@@ -851,6 +863,7 @@ def run_lab(name: str, cluster: Cluster, opts: LabOptions) -> JSON:
                     "peer_as": ROUTER_AS,
                     "connect_retry_time": 1,
                     "families": ["ipv4-unicast"],
+                    **({"bfd": {"min_rx_ms": 100, "min_tx_ms": 100, "multiplier": 3}} if opts.bfd else {}),
                 }
             ],
             "kubernetes": kube,
@@ -877,6 +890,8 @@ def run_lab(name: str, cluster: Cluster, opts: LabOptions) -> JSON:
             frr_has_all, timeout=opts.sync_timeout, interval=0.2, what=f"{name}: FRR full table"
         )
         result["frr_full_table_s"] = time.monotonic() - t_start
+        if opts.bfd:
+            result["bfd_downs_at_startup"] = bfd_downs(frr)
         if any(r["dst"] in (cluster.watched_ip, f"{cluster.watched_ip}/32") for r in frr.kernel_routes(4)):
             raise RuntimeError(f"{cluster.watched_ip}/32 is installed before the first change")
         status = speaker.status()
@@ -920,6 +935,11 @@ def run_lab(name: str, cluster: Cluster, opts: LabOptions) -> JSON:
         result["monitor_read_delay_ms"] = summary(recv) if recv else None
         if trace is not None:
             result["breakdown_ms"] = breakdown(trace, changes)
+        if opts.bfd:
+            result["bfd_downs_total"] = bfd_downs(frr)
+            peers = [p for p in frr.json("show bfd peers json") if p.get("peer") == NODE_ADDR]
+            result["bfd_status"] = peers[0].get("status", "?") if peers else "no session"
+            result["bgp_established_count"] = bgp_established_count(frr)
         result["speaker_log_tail"] = speaker.log_tail(5)
         return result
     finally:
@@ -934,6 +954,20 @@ def run_lab(name: str, cluster: Cluster, opts: LabOptions) -> JSON:
             shutil.rmtree(speaker.dir, ignore_errors=True)
         if not opts.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bfd_downs(frr: netlab.Frr) -> int:
+    """bfdd's count of Down transitions of the session with node-0 (0 when it has none yet)."""
+    for p in frr.json("show bfd peers counters"):
+        if p.get("peer") == NODE_ADDR:
+            return int(p.get("session-down", 0))
+    return 0
+
+
+def bgp_established_count(frr: netlab.Frr) -> int:
+    """How many times FRR's session with node-0 reached Established (1: it never dropped)."""
+    peer = frr.json(f"show bgp neighbors {NODE_ADDR} json").get(NODE_ADDR, {})
+    return int(peer.get("connectionsEstablished", 0))
 
 
 def own_share(before: JSON, after: JSON) -> JSON | None:
@@ -1105,6 +1139,21 @@ def _lab_rows(lab: JSON, rows: list[tuple[str, str, str, str]], notes: list[str]
     hwm = end["VmHWM_MB"]
     rss_target, rss_verdict = ("<= 120 MB", verdict(hwm, TARGET_RSS_MB)) if big else ("", "(info)")
     rows.append((f"{tag} speaker VmHWM (peak) at end", f"{hwm:.1f} MB", rss_target, rss_verdict))
+    if "bfd_downs_total" in lab:
+        downs = f"{lab['bfd_downs_at_startup']} / {lab['bfd_downs_total']}"
+        ok = lab["bfd_downs_total"] == 0 and lab["bgp_established_count"] == 1 and lab["bfd_status"] == "up"
+        rows.append(
+            (
+                f"{tag} BFD 100 ms x 3 Downs at start-up / in all (bfdd)",
+                downs,
+                "0 / 0",
+                "ok" if ok else "NOTE",
+            )
+        )
+        rows.append(
+            (f"{tag} BGP sessions established (FRR)", str(lab["bgp_established_count"]), "1", "(info)")
+        )
+        rows.append((f"{tag} BFD session at the end (bfdd)", lab["bfd_status"], "up", "(info)"))
     share = lab.get("bgpsvc_share_ms") or {}
     own_target = TARGET_SHARE_MS if lab["services"] <= 10_000 else TARGET_SHARE_100K_MS
     for key, label in (
@@ -1307,6 +1356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="extra global FRR config line (diagnosis, e.g. 'zebra work-queue 0'); repeatable",
     )
     ap.add_argument("--trace", action="store_true", help="per-stage breakdown (speaker under the tracer)")
+    ap.add_argument("--bfd", action="store_true", help="BFD 100 ms x 3 under the session; count bfdd's Downs")
     ap.add_argument("--profile", action="store_true", help="cProfile the warm in-process reconciles")
     ap.add_argument("--skip-lab", action="store_true", help="in-process reconcile only (no root needed)")
     ap.add_argument("--skip-small", action="store_true", help="no small-cluster comparison run")
@@ -1369,6 +1419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 debounce=args.debounce,
                 keep=args.keep,
                 frr_extra=tuple(args.frr_extra),
+                bfd=args.bfd,
             )
             runs: list[tuple[str, Callable[[], Cluster]]] = [("large", lambda: cluster)]
             if not args.skip_small:
