@@ -174,7 +174,7 @@ class NodeSpeaker:
 
     def _pause_collector(self) -> None:
         """No automatic cyclic collection while the informers make their first lists: the full ones
-        their allocations trigger walk the growing stores with the GIL held (0.5-0.64 s near the end of a
+        their allocations trigger walk the growing stores with the GIL held (346 ms over the stores of a
         100k-Service sync, bench/gc_pause.py), and BFD's thread cannot send meanwhile. The first reconcile
         freezes the stores and resumes it; so does ``GC_PAUSE_MAX`` or ``stop``, whichever comes first
         (an API server away for long must not let garbage build up)."""

@@ -367,9 +367,9 @@ class Reconciler:
                 if first:
                     # The synced stores are long-lived: move them out of the collector's sight, so a
                     # full collection no longer walks them. No collection first: freezing is O(1), where
-                    # a full collection of a 100k-Service cluster's 1.3M objects holds the GIL for
-                    # 0.5-0.64 s (bench/gc_pause.py), long enough for BFD's own thread to miss a 100 ms
-                    # x 3 detection time. A sync leaves no cyclic garbage to freeze (same bench: 0).
+                    # a full collection of a 100k-Service node speaker's 731k store objects holds the
+                    # GIL for 346 ms (bench/gc_pause.py), long enough for BFD's own thread to miss a
+                    # 100 ms x 3 detection time. A sync leaves no cyclic garbage to freeze (same bench: 0).
                     gc.freeze()
                     if self.on_first is not None:
                         self.on_first()

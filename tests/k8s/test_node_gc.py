@@ -1,5 +1,5 @@
 """The node speaker pauses automatic cyclic collection while its informers make their first lists, then
-freezes the synced stores without a full collection (a 100k-Service one holds the GIL for ~0.5 s:
+freezes the synced stores without a full collection (a 100k-Service one holds the GIL for ~0.35 s:
 bench/gc_pause.py) and resumes; an API server that stays away does not keep it paused."""
 
 from __future__ import annotations
