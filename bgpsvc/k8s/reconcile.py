@@ -42,6 +42,9 @@ log = logging.getLogger("bgpsvc.k8s")
 #: milliseconds of each other; 10 ms folds such a burst into one reconcile, and a lone change after a
 #: quiet spell is not delayed at all (leading edge, see ``run``).
 DEBOUNCE = 0.01
+#: Objects in the stores from which a relist's new stores are frozen out of the cyclic collector's
+#: sight (``gc.freeze``), as the first reconcile's are: below it a full collection is short.
+RELIST_FREEZE_MIN = 10_000
 #: Seconds between full recomputes when nothing forces one (a relist, a Node or policy change): the
 #: level-triggered safety net under the incremental steps, and their check. A full recompute costs about
 #: as much as a reconcile did before issue 14 (tens of ms at 10k Services); every five minutes is noise.
@@ -251,14 +254,16 @@ class Reconciler:
         changes = self._tracked()
         received = tuple(t for c in (changes or {}).values() for t in c.received)
         inc = self._inc
-        if (
-            changes is None
-            or inc is None
-            or previous is None
-            or inc.policy is not policy
-            or any(c.keys is None for c in changes.values())
-            or changes["nodes"].keys
-        ):
+        replaced = changes is not None and any(c.keys is None for c in changes.values())
+        if changes is None or inc is None or previous is None or inc.policy is not policy or replaced:
+            result = self._full(previous, now, None)
+            if replaced and previous is not None and self._size() >= RELIST_FREEZE_MIN:
+                # A relist (410 Gone, a compacted change log) replaced a store: its new objects are
+                # long-lived too. Freeze them as the first reconcile did, so that later full
+                # collections do not walk them with the GIL held (346 ms at 100k Services).
+                gc.freeze()
+            return result, received
+        if changes["nodes"].keys:
             return self._full(previous, now, None), received
         svc, eps = changes["services"], changes["endpointslices"]
         if svc.keys or eps.keys:
@@ -284,6 +289,9 @@ class Reconciler:
         if now >= self._full_at:
             return self._full(result, now, inc), received
         return result, received
+
+    def _size(self) -> int:
+        return sum(src.size for src in self.sources.values())
 
     def _full(
         self, previous: StepResult | None, now: float, check: IncrementalRoutes | IncrementalPolicySet | None

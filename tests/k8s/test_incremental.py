@@ -5,6 +5,7 @@ equals ``desired_routes``; plus the Store's change log it runs on."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bgpsvc.k8s import reconcile as reconcile_module
 from bgpsvc.k8s.advertise import PolicyEntry, PolicySet
 from bgpsvc.k8s.desired import (
     CLUSTER_IP,
@@ -395,6 +397,40 @@ def test_reconciler_results_equal_full_recompute(
             if kind in ("services", "slices") and not relist:
                 assert rec.stats.full == 1 + node_changes  # the rest was incremental
         assert rec.stats.mismatches == 0
+
+    asyncio.run(run())
+
+
+def test_a_relist_freezes_the_new_stores_once_they_are_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    froze: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: froze.append(1))
+    monkeypatch.setattr(reconcile_module, "RELIST_FREEZE_MIN", 2)
+
+    async def run() -> None:
+        cluster = Cluster()
+        for store in cluster.stores.values():
+            store.replace({})
+        stores = cluster.stores
+        rec = Reconciler(
+            Source(stores["services"]),
+            Source(stores["slices"]),
+            Source(stores["nodes"]),
+            node="node-a",
+            policy=POLICY,
+            apply=lambda _routes, _changed: None,
+            debounce=0,
+        )
+        rec.reconcile_once()
+        cluster.apply(("put", svc("web", ("10.96.0.10",))))
+        rec.reconcile_once()  # an event: incremental, nothing frozen
+        assert froze == []
+        stores["slices"].replace({("default", "web"): eps("web", "IPv4", ("10.244.1.5", "node-a", True))})
+        rec.reconcile_once()  # a relist of a store: full, and the new objects frozen
+        assert froze == [1] and rec.stats.full == 2
+        monkeypatch.setattr(reconcile_module, "RELIST_FREEZE_MIN", 100)
+        stores["slices"].replace({})
+        rec.reconcile_once()  # a small cluster: a full collection is short, nothing to freeze
+        assert froze == [1]
 
     asyncio.run(run())
 
