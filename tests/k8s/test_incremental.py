@@ -355,6 +355,18 @@ class Source:
         return self.store.get(key)
 
 
+def reconciler(cluster: Cluster, **kw: Any) -> Reconciler:
+    """A Reconciler over ``cluster``'s stores (each emptied as a first list would leave it), for node-a
+    with ``POLICY`` and no-op apply unless ``kw`` says otherwise."""
+    for store in cluster.stores.values():
+        store.replace({})
+    stores = cluster.stores
+    args: dict[str, Any] = {"node": "node-a", "policy": POLICY, "apply": lambda _r, _c: None, "debounce": 0}
+    return Reconciler(
+        Source(stores["services"]), Source(stores["slices"]), Source(stores["nodes"]), **(args | kw)
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     initial(), st.lists(events, max_size=20), st.sampled_from(["node-a", *NODES]), policies(), st.booleans()
@@ -408,18 +420,8 @@ def test_a_relist_freezes_the_new_stores_once_they_are_large(monkeypatch: pytest
 
     async def run() -> None:
         cluster = Cluster()
-        for store in cluster.stores.values():
-            store.replace({})
+        rec = reconciler(cluster)
         stores = cluster.stores
-        rec = Reconciler(
-            Source(stores["services"]),
-            Source(stores["slices"]),
-            Source(stores["nodes"]),
-            node="node-a",
-            policy=POLICY,
-            apply=lambda _routes, _changed: None,
-            debounce=0,
-        )
         rec.reconcile_once()
         cluster.apply(("put", svc("web", ("10.96.0.10",))))
         rec.reconcile_once()  # an event: incremental, nothing frozen
@@ -438,19 +440,8 @@ def test_a_relist_freezes_the_new_stores_once_they_are_large(monkeypatch: pytest
 def test_periodic_full_recompute_checks_the_incremental_answer(caplog: pytest.LogCaptureFixture) -> None:
     async def run() -> None:
         cluster = Cluster()
-        for store in cluster.stores.values():
-            store.replace({})
-        stores = cluster.stores
-        rec = Reconciler(
-            Source(stores["services"]),
-            Source(stores["slices"]),
-            Source(stores["nodes"]),
-            node="node-a",
-            policy=POLICY,
-            apply=lambda _routes, _changed: None,
-            debounce=0,
-            full_every=0.0,  # every step is also a full recompute, checked against the incremental one
-        )
+        # Every step is also a full recompute, checked against the incremental one.
+        rec = reconciler(cluster, full_every=0.0)
         rec.reconcile_once()
         cluster.apply(("put", svc("web", ("10.96.0.10",))))
         cluster.apply(("put", eps("web", "IPv4", ("10.244.1.5", "node-a", True))))
@@ -473,19 +464,9 @@ def test_periodic_full_recompute_checks_the_incremental_answer(caplog: pytest.Lo
 def test_endpoint_readiness_flip_is_incremental_and_recorded() -> None:
     async def run() -> None:
         cluster = Cluster()
-        for store in cluster.stores.values():
-            store.replace({})
+        rec = reconciler(cluster)
         stores = cluster.stores
         stores["services"].put(("default", "web"), svc("web", ("10.96.0.10",)))
-        rec = Reconciler(
-            Source(stores["services"]),
-            Source(stores["slices"]),
-            Source(stores["nodes"]),
-            node="node-a",
-            policy=POLICY,
-            apply=lambda _routes, _changed: None,
-            debounce=0,
-        )
         rec.reconcile_once()
         for ready in (True, False, True):
             on = eps("web", "IPv4", ("10.244.1.5", "node-a", ready))
@@ -505,19 +486,9 @@ def test_endpoint_of_another_node_is_ignored_but_an_endpoint_object_change_is_no
     # no UPDATE, no latency sample (there is no UPDATE to measure).
     async def run() -> None:
         cluster = Cluster()
-        for store in cluster.stores.values():
-            store.replace({})
+        rec = reconciler(cluster)
         stores = cluster.stores
         stores["services"].put(("default", "web"), svc("web", ("10.96.0.10",)))
-        rec = Reconciler(
-            Source(stores["services"]),
-            Source(stores["slices"]),
-            Source(stores["nodes"]),
-            node="node-a",
-            policy=POLICY,
-            apply=lambda _routes, _changed: None,
-            debounce=0,
-        )
         rec.reconcile_once()
         far = eps("web", "IPv4", ("10.244.2.5", "node-b", True))
         stores["slices"].put(far.key, far)
