@@ -183,6 +183,27 @@ class Election:
         if self.role is Role.LEADING and now - self.renewed_at >= self.renew_deadline:
             self.role = Role.FOLLOWING
 
+    def step(
+        self,
+        clock: Callable[[], float],
+        wall: str,
+        read: Callable[[], tuple[Record | None, str | None] | None],
+        write: Callable[[Write], str | None],
+    ) -> None:
+        """One round with the I/O given: ``read`` the Lease (unless we hold it and nothing failed), then
+        ``write`` what ``want`` says. ``read`` returns None when it failed, ``write`` when it was refused
+        or failed; ``clock`` is read after each call, as the calls take time."""
+        if self.role is not Role.LEADING or self.need_read:
+            got = read()
+            if got is None:
+                self.tick(clock())  # the API is away: a follower waits, a holder leads until its deadline
+                return
+            self.observe(*got, clock())
+        w = self.want(clock(), wall)
+        if w is not None:
+            self.wrote(w, write(w), clock())
+        self.tick(clock())
+
     def released(self) -> Write | None:
         """The write that gives the Lease up (holder only): empty holder, duration 1 s."""
         if self.role is not Role.LEADING or self.record is None:
@@ -253,18 +274,9 @@ class LeaseElector:
             await asyncio.sleep(pause)
 
     async def step(self, clock: Callable[[], float]) -> None:
-        """One round: read the Lease (unless we hold it), then write what the election wants."""
-        e = self.election
-        if not self.leading or e.need_read:
-            read = await asyncio.to_thread(self._read)
-            if read is None:
-                e.tick(clock())  # the API is away: a follower waits, a holder leads until its deadline
-                return
-            e.observe(*read, clock())
-        write = e.want(clock(), micro_time())
-        if write is not None:
-            e.wrote(write, await asyncio.to_thread(self._write, write), clock())
-        e.tick(clock())
+        """One round (``Election.step``) in a worker thread: its API calls block. Nothing else changes
+        the election meanwhile (``run`` waits for it; ``leading`` is one read)."""
+        await asyncio.to_thread(self.election.step, clock, micro_time(), self._read, self._write)
 
     async def release(self, timeout: float = 2.0) -> None:
         """Give the Lease up if held (a graceful stop), bounded by ``timeout``."""

@@ -48,17 +48,8 @@ class Server:
 
 
 def step(e: Election, server: Server, now: float) -> None:
-    """What ``LeaseElector.step`` does, with the model server."""
-    if e.role is not Role.LEADING or e.need_read:
-        read = server.read()
-        if read is None:
-            e.tick(now)
-            return
-        e.observe(*read, now)
-    w = e.want(now, f"t{now}")
-    if w is not None:
-        e.wrote(w, server.write(w), now)
-    e.tick(now)
+    """``Election.step`` (what ``LeaseElector.step`` runs) against the model server at ``now``."""
+    e.step(lambda: now, f"t{now}", server.read, server.write)
 
 
 def fresh_leaders(es: list[Election], now: float) -> list[str]:
@@ -127,6 +118,18 @@ def test_a_holder_that_reads_another_holder_stops_at_once() -> None:
     assert a.role is Role.LEADING
     a.observe(Record("b"), "2", 1.0)
     assert a.role is Role.FOLLOWING
+
+
+def test_a_refused_renewal_makes_the_holder_read_and_step_down_before_its_deadline() -> None:
+    server, a = Server(), Election("a", DURATION, DEADLINE)
+    step(a, server, 0.0)
+    # The record moves on under a (an operator's edit, a candidate with a skewed view): b holds it now.
+    server.record, server.rv = Record("b", DURATION, "t4", "t4", 1), server.rv + 1
+    step(a, server, 5.0)  # the renewal names a stale resourceVersion: 409
+    assert a.role is Role.LEADING and a.need_read
+    step(a, server, 6.0)  # reads, sees b: stops now, not at its deadline (10.0)
+    assert a.role is Role.FOLLOWING
+    assert server.record is not None and server.record.holder == "b"
 
 
 def test_bad_timings_are_refused() -> None:
