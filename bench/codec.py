@@ -11,7 +11,9 @@ Build = make each codec's route objects from the neutral description (timed once
 codecs compute octets there: bgpsvc every attribute's, ExaBGP those of ORIGIN and MED and the
 NEXT_HOP address);
 encode = pack into 4096-octet UPDATE messages; decode = parse those messages back into objects with
-every prefix and attribute materialised. Both codecs start each timed decode run cold (bgpsvc's
+every prefix and attribute materialised, in the context of a session that does not store what it
+receives, as ExaBGP does not (``--stored``: one that does, whose decoder interns up to 2^17 attribute
+encodings instead of 2^12; wire/negotiated.py). Both codecs start each timed decode run cold (bgpsvc's
 attribute caches are cleared; ExaBGP gets a fresh session). Best of N runs each, the two codecs' runs
 alternating so that both see the same load on a shared machine.
 
@@ -20,7 +22,7 @@ the full table, a sample of each side's messages decoded by the other gives the 
 attributes for every prefix in it.
 
     .venv/bin/python bench/codec.py [--shared 100000] [--distinct 10000] [--fulltable 1000000]
-                                    [--repeat 5] [--json]
+                                    [--repeat 5] [--stored] [--json]
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exabgp_codec
 
 from bgpsvc.wire import (
+    DEFAULT,
+    INTERN_STORED,
     AsPath,
     Communities,
     LargeCommunities,
     MultiExitDisc,
+    Negotiated,
     NextHop,
     Origin,
     PathAttribute,
@@ -55,6 +60,10 @@ from bgpsvc.wire import (
     pack_updates,
 )
 from bgpsvc.wire import update as _update
+
+#: The session bgpsvc decodes in: ``DEFAULT`` (routes not stored), or with ``--stored``, a session
+#: that stores them.
+SESSION = DEFAULT
 
 Group = tuple[tuple[PathAttribute, ...], list[Prefix]]
 BASE = int(ipaddress.IPv4Address("10.0.0.0"))
@@ -235,7 +244,7 @@ def decode_all(messages: list[bytes]) -> int:
     _update.clear_cache()
     count = 0
     for m in messages:
-        u = decode(m)
+        u = decode(m, SESSION)
         count += len(u.nlri)  # type: ignore[union-attr]
     return count
 
@@ -334,8 +343,12 @@ def main() -> None:
     ap.add_argument("--distinct", type=int, default=10_000)
     ap.add_argument("--fulltable", type=int, default=1_000_000, help="full-table prefixes (0: skip)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--stored", action="store_true", help="decode as a session that stores routes")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.stored:
+        global SESSION  # noqa: PLW0603
+        SESSION = Negotiated(intern_max=INTERN_STORED)
     res = run(args.shared, args.distinct, args.fulltable, args.repeat)
     if args.json:
         print(json.dumps(res, indent=2))

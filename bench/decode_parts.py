@@ -32,7 +32,7 @@ from bgpsvc.wire import PathAttribute, Prefix, Update
 from bgpsvc.wire import attr_block as _attr_block
 from bgpsvc.wire import prefix as _prefix
 from bgpsvc.wire import update as _update
-from bgpsvc.wire.negotiated import DEFAULT
+from bgpsvc.wire.negotiated import DEFAULT, Negotiated
 
 Parts = list[tuple[bytes, bytes]]  # (attribute block, NLRI) of each message
 
@@ -115,8 +115,9 @@ def report(name: str, messages: list[bytes], repeat: int) -> None:
     parts = split(messages)
     n = len(messages)
     interned: dict[bytes, PathAttribute] = {}
+    unbounded = Negotiated(intern_max=len(parts) * 64)
     for block, _ in parts:
-        _attr_block.decode_block(block, DEFAULT, True, interned)
+        _attr_block.decode_block(block, unbounded, True, interned)
 
     def block_cold() -> None:
         table: dict[bytes, PathAttribute] = {}
@@ -125,7 +126,7 @@ def report(name: str, messages: list[bytes], repeat: int) -> None:
 
     def block_warm() -> None:
         for block, _ in parts:
-            _attr_block.decode_block(block, DEFAULT, True, interned)
+            _attr_block.decode_block(block, unbounded, True, interned)
 
     rows: list[tuple[str, Callable[[], object]]] = [
         ("framing (body copy)", lambda: [bytes(m[19:]) for m in messages]),

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ..wire import (
     AS_TRANS,
+    INTERN_STORED,
+    INTERN_STREAMED,
     IPV4_UNICAST,
     Capability,
     EnhancedRouteRefresh,
@@ -124,6 +126,7 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> SessionParams:
         extended_message=ext_msg,
         extended_next_hop=enh,
         ebgp=peer_as != config.local_as,
+        intern_max=INTERN_STORED if config.peer.store_routes else INTERN_STREAMED,
     )
     return SessionParams(
         local_open=local,

@@ -84,7 +84,7 @@ from .messages import (
     encode,
 )
 from .mp import MpReachNlri, MpUnreachNlri
-from .negotiated import DEFAULT, TWO_OCTET, Negotiated
+from .negotiated import DEFAULT, INTERN_STORED, INTERN_STREAMED, TWO_OCTET, Negotiated
 from .packing import pack_updates, pack_withdrawals
 from .prefix import Prefix, decode_prefixes, encode_prefixes
 from .update import Update, decode_update, encode_update, end_of_rib
@@ -94,6 +94,8 @@ __all__ = [
     "ATTRIBUTES",
     "CAPABILITIES",
     "DEFAULT",
+    "INTERN_STORED",
+    "INTERN_STREAMED",
     "IPV4_UNICAST",
     "IPV6_UNICAST",
     "TWO_OCTET",

@@ -96,13 +96,12 @@ def encode_attributes(attributes: Sequence[PathAttribute], ctx: Negotiated = DEF
 # AS_PATH and community sets across many attribute blocks that differ elsewhere: a hit is one dict
 # lookup instead of a parse, and equal attributes become one shared frozen object. Only attributes
 # that decoded cleanly on the plain path (below) are stored, so a hit implies the same outcome.
+# Bound per session: ``ctx.intern_max`` (negotiated.py says how it is sized). A full table takes no
+# new entries (until the session ends and its table goes): what came first, the common ORIGIN, NEXT_HOP
+# and community octets, stays. Clearing it wholesale instead cost a refill with more misses and more
+# GC-tracked survivors: 1M-prefix full table, 11.8-13.7 -> 7.6-9.2 us per UPDATE (min of 3, two
+# alternating runs, 2^17 entries); halving it was slower still.
 _INTERNED: dict[int, tuple[Negotiated, dict[bytes, PathAttribute]]] = {}
-#: Bound per session: about 20 MB of keys and objects at worst. A full table takes no new entries (until
-#: the session ends and its table goes): what came first, the table's common ORIGIN, NEXT_HOP, AS_PATH
-#: and community octets, stays. Clearing it wholesale instead cost a refill with more misses and more
-#: GC-tracked survivors: 1M-prefix full table, 11.8-13.7 -> 7.6-9.2 us per UPDATE (min of 3, two
-#: alternating runs); halving it was slower still.
-INTERN_MAX = 1 << 17
 
 
 def interned_for(ctx: Negotiated) -> dict[bytes, PathAttribute]:
@@ -173,7 +172,7 @@ def decode_block(
                     attr = plain[2](raw[3:], ctx)
                 except Malformed:
                     break  # _decode_rest decodes it again and reports it
-                if len(interned) < INTERN_MAX:
+                if len(interned) < ctx.intern_max:
                     if flags == plain[0] and (ctx.four_octet_as or not plain[3]):
                         # The octets read are the attribute's encoding (attr_base.py): keep them, as
                         # the table does. Past the table's bound none are kept: 1M prefixes decoded
@@ -246,7 +245,7 @@ def _decode_rest(
             except Malformed as exc:
                 errors.append(_malformed(plain[1], exc, raw))
                 continue
-            if len(interned) < INTERN_MAX:
+            if len(interned) < ctx.intern_max:
                 if flags == plain[0] and (ctx.four_octet_as or not plain[3]):
                     keep_wire(attr, raw)
                 interned[raw] = attr

@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 
 from .constants import MAX_EXTENDED_MESSAGE_SIZE, MAX_MESSAGE_SIZE, Family
 
+#: Attribute encodings the decoder shares per session (``Negotiated.intern_max``) when what it decodes
+#: is used and dropped, as a speaker that does not store received routes does: the ORIGIN, NEXT_HOP and
+#: common values that repeat in every UPDATE. A bigger table keeps every distinct AS_PATH and community
+#: set alive, and CPython's cyclic GC walks each of those objects again and again: on the 200k-prefix
+#: full table of bench/codec.py, 2^17 entries took 7.1 us per UPDATE (2.2 of them GC), 2^12 5.2 us.
+INTERN_STREAMED = 1 << 12
+#: The same for a session that stores what it decodes (an Adj-RIB-In): stored objects are kept alive
+#: anyway, so sharing equal ones saves memory (a 1M-prefix full table held in an ``AdjRibIn``: +272 MB
+#: with 2^17 entries, +312 MB with 2^12). About 20 MB of keys and objects at worst.
+INTERN_STORED = 1 << 17
+
 
 @dataclass(frozen=True, slots=True)
 class Negotiated:
@@ -25,6 +36,9 @@ class Negotiated:
     #: The peer is external: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST it sends are discarded
     #: (RFC 7606 §7.5, §7.9, §7.10), confederation segments in its AS_PATH are malformed (RFC 5065 §5).
     ebgp: bool = False
+    #: Most distinct attribute encodings the decoder interns for this session (attr_block.py):
+    #: ``INTERN_STREAMED``, or ``INTERN_STORED`` when the session stores what it receives.
+    intern_max: int = INTERN_STREAMED
 
     @property
     def max_message_size(self) -> int:

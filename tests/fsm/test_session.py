@@ -25,6 +25,8 @@ from bgpsvc.fsm import (
     UpdateReceived,
 )
 from bgpsvc.wire import (
+    INTERN_STORED,
+    INTERN_STREAMED,
     IPV4_UNICAST,
     IPV6_UNICAST,
     AsPath,
@@ -111,6 +113,16 @@ def test_pair_reaches_established_and_negotiates() -> None:
     assert up.params.families == (IPV4_UNICAST, IPV6_UNICAST)
     assert up.params.route_refresh and up.params.enhanced_route_refresh
     assert Timer.HOLD in a.deadlines and Timer.KEEPALIVE in a.deadlines
+
+
+def test_a_session_that_stores_routes_interns_more_of_what_it_decodes() -> None:
+    # Stored attributes stay alive anyway: sharing equal ones saves memory. Dropped ones would only
+    # feed the cyclic GC (negotiated.py).
+    for store, expected in ((False, INTERN_STREAMED), (True, INTERN_STORED)):
+        a, _b, link = established_pair(store_routes=store)
+        (up,) = link.of(a, SessionUp)
+        assert up.params.ctx.intern_max == expected
+    assert INTERN_STREAMED < INTERN_STORED
 
 
 def test_hold_time_is_the_minimum_and_zero_disables_keepalives() -> None:

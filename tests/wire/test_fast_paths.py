@@ -163,9 +163,7 @@ def test_framing_fast_path_equals_decode_message(case: tuple[Negotiated, Update]
 
 
 def test_intern_table_is_bounded() -> None:
-    ctx = Negotiated()
-    saved = attr_block.INTERN_MAX
-    attr_block.INTERN_MAX = 8
+    ctx = Negotiated(intern_max=8)
     try:
         update.clear_cache()
         for med in range(50):
@@ -179,7 +177,6 @@ def test_intern_table_is_bounded() -> None:
         assert b"\x40\x01\x01\x00" in table and b"\x40\x02\x00" in table
         assert b"\x80\x04\x04" + (49).to_bytes(4, "big") not in table
     finally:
-        attr_block.INTERN_MAX = saved
         update.clear_cache()
 
 

@@ -23,7 +23,6 @@ from bgpsvc.wire import (
     Origin,
     Prefix,
     Update,
-    attr_block,
     decode_attributes,
     decode_update,
     encode_update,
@@ -163,11 +162,9 @@ def test_decoder_keeps_only_encodings_on_random_blocks(ctx: Negotiated, block: b
 def test_attributes_decoded_past_the_intern_bound_keep_nothing_and_encode_right() -> None:
     attrs = (Origin(2), AsPath.sequence(65001, 400000), NextHop("192.0.2.9"), MultiExitDisc(7))
     block = b"".join(a.encode() for a in attrs)
-    saved = attr_block.INTERN_MAX
-    attr_block.INTERN_MAX = 0
     try:
         update.clear_cache()
-        decoded, errors = decode_attributes(block, DEFAULT)
+        decoded, errors = decode_attributes(block, Negotiated(intern_max=0))
         assert not errors and decoded == attrs
         # AS_PATH and MED are built around __init__ (trusted construction): nothing kept past the bound.
         assert not hasattr(decoded[1], "_wire") and not hasattr(decoded[3], "_wire")
@@ -175,5 +172,4 @@ def test_attributes_decoded_past_the_intern_bound_keep_nothing_and_encode_right(
         assert b"".join(a.encode() for a in decoded) == block
         assert decoded[1]._wire == attrs[1]._wire  # kept on first use
     finally:
-        attr_block.INTERN_MAX = saved
         update.clear_cache()
