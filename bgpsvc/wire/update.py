@@ -14,6 +14,7 @@ from struct import Struct
 
 from .attr_base import PathAttribute
 from .attr_block import (
+    Lead,
     clear_interned,
     decode_attributes,
     decode_block,
@@ -134,12 +135,13 @@ def encode_update(update: Update, ctx: Negotiated = DEFAULT) -> bytes:
 # classic NLRI and one for those without (the mandatory attributes differ). A table transfer repeats
 # the same block in every UPDATE; sharing one frozen result saves both time and memory. Only blocks
 # that decoded without errors are kept, as the bare attributes tuple (a (attrs, errors) pair was one
-# more GC-tracked object per cached block). Each entry also holds the session's intern table.
+# more GC-tracked object per cached block). Each entry also holds the session's intern table and its
+# ``Lead`` (attr_block.decode_block).
 # A block is admitted when it comes again right after itself (``_LAST_BLOCK``), as a large attribute
 # set sent in many UPDATEs does: a full table, mostly one UPDATE per set, then stores nothing that
 # never hits, keeps no GC-tracked survivors for it, and decodes in 6.8 where it took 7.5 us per UPDATE.
 _Blocks = dict[bytes, tuple[PathAttribute, ...]]
-_Caches = tuple[Negotiated, _Blocks, _Blocks, dict[bytes, PathAttribute]]
+_Caches = tuple[Negotiated, _Blocks, _Blocks, dict[bytes, PathAttribute], Lead]
 _CACHE: dict[int, _Caches] = {}
 _CACHE_MAX = 4096
 #: The attribute block of the UPDATE decoded last, if it missed the cache (any session: a block is
@@ -153,7 +155,7 @@ def _caches_for(ctx: Negotiated) -> _Caches:
     # Keyed by identity: hashing a Negotiated for every UPDATE would cost more than the lookup saves.
     if len(_CACHE) > 64:
         _CACHE.clear()
-    entry = _CACHE[id(ctx)] = (ctx, {}, {}, interned_for(ctx))
+    entry = _CACHE[id(ctx)] = (ctx, {}, {}, interned_for(ctx), Lead())
     return entry
 
 
@@ -192,7 +194,7 @@ def decode_update(body: bytes, ctx: Negotiated = DEFAULT) -> Update:
     cache = caches[1] if has_nlri else caches[2]
     attrs = cache.get(block)
     if attrs is None:
-        attrs, errs, seen = decode_block(block, ctx, has_nlri, caches[3])
+        attrs, errs, seen = decode_block(block, ctx, has_nlri, caches[3], caches[4])
         if block != _LAST_BLOCK:
             _LAST_BLOCK = block
         elif not errs and not seen & _MP_BITS:

@@ -86,9 +86,9 @@ def _check_all_paths(body: bytes, ctx: Negotiated) -> None:
     assert _outcome(body, ctx) == expected  # cold: parsed and interned
     assert _outcome(body, ctx) == expected  # again right after itself: admitted to the block cache
     assert _outcome(body, ctx) == expected  # warm: the whole block from the cache
-    for _, with_nlri, without_nlri, _ in update._CACHE.values():
-        with_nlri.clear()
-        without_nlri.clear()
+    for caches in update._CACHE.values():
+        caches[1].clear()  # blocks with NLRI
+        caches[2].clear()  # and without
     assert _outcome(body, ctx) == expected  # block parsed again from interned attributes
 
 
@@ -121,6 +121,36 @@ def test_fast_decode_equals_general_path(case: tuple[Negotiated, bytes]) -> None
 def test_fast_decode_equals_general_path_on_random_blocks(ctx: Negotiated, block: bytes) -> None:
     body = b"\x00\x00" + len(block).to_bytes(2, "big") + block + b"\x18\xc6\x33\x64"  # NLRI 198.51.100/24
     _check_all_paths(body, ctx)
+
+
+@st.composite
+def block_runs(draw: st.DrawFn) -> tuple[Negotiated, list[bytes]]:
+    """UPDATE bodies one session receives in a row, their attribute blocks made of pieces from one
+    small pool (valid attributes of the session, and random octets), so that successive blocks share
+    their leading attributes, differ after them, repeat types and break off mid-attribute."""
+    ctx = draw(contexts())
+    pool = [a.encode(ctx) for a in draw(st.lists(ws.attributes(ctx), min_size=1, max_size=6))]
+    pool += draw(st.lists(st.binary(min_size=1, max_size=12), max_size=2))
+    # Near twins: the same attribute with its last octet changed (two MEDs, two community sets).
+    pool += [p[:-1] + bytes((p[-1] ^ 1,)) for p in pool if draw(st.booleans())]
+    bodies = []
+    for _ in range(draw(st.integers(2, 6))):
+        block = b"".join(draw(st.lists(st.sampled_from(pool), max_size=6)))
+        nlri = draw(st.sampled_from((b"", b"\x18\xc6\x33\x64")))  # none, or 198.51.100/24
+        bodies.append(b"\x00\x00" + len(block).to_bytes(2, "big") + block + nlri)
+    return ctx, bodies
+
+
+@SETTINGS
+@given(block_runs())
+def test_blocks_sharing_their_lead_decode_as_each_alone(case: tuple[Negotiated, list[bytes]]) -> None:
+    """The session's last leading attributes are reused when the next block starts with the same
+    octets (``attr_block.Lead``): each block of a run decodes as its reference says."""
+    ctx, bodies = case
+    expected = [_reference(body, ctx) for body in bodies]
+    update.clear_cache()
+    assert [_outcome(body, ctx) for body in bodies] == expected
+    assert [_outcome(body, ctx) for body in reversed(bodies)] == expected[::-1]
 
 
 @SETTINGS
