@@ -143,6 +143,13 @@ class Lead:
         self.attrs: tuple[PathAttribute, ...] = ()
         self.seen = 0
 
+    def record(self, octets: bytes, attrs: list[PathAttribute], seen: int) -> None:
+        """Keep a block's leading interned attributes, unless there are none."""
+        if octets:
+            self.octets = octets
+            self.attrs = tuple(attrs)
+            self.seen = seen
+
 
 def decode_block(
     block: bytes,
@@ -152,13 +159,10 @@ def decode_block(
     lead: Lead | None = None,
 ) -> tuple[tuple[PathAttribute, ...], tuple[UpdateMessageError, ...], int]:
     """``decode_attributes`` with the session's intern table given; also returns the type codes seen,
-    as a bit mask (bit ``t`` for type code ``t``).
-
-    This loop takes only attributes that are interned or plain (see the module docstring) and decode
-    cleanly; at the first other one it hands the rest of the field to ``_decode_rest``, which applies
-    every check. An int mask for ``seen``, no errors list and no header-underrun tests here took a
-    fulltable UPDATE (bench/codec.py) from 11.8 to 9.9 us, with the errors-free block cache of
-    update.py (fewer GC-tracked objects per UPDATE, fewer tests).
+    as a bit mask (bit ``t`` for type code ``t``). This loop takes only attributes that are interned
+    or plain (module docstring) and decode cleanly; at the first other one ``_decode_rest`` takes the
+    rest of the field with every check. An int mask, no errors list and no header-underrun tests here
+    took a fulltable UPDATE (bench/codec.py) from 11.8 to 9.9 us, with update.py's block cache.
 
     ``lead``, the session's (update.py keeps one per session): a block that starts with the octets of
     the last block's leading interned attributes reuses what they decoded to; the first miss of a
@@ -195,10 +199,7 @@ def decode_block(
                 # length where Extended Length says 2, never does (1.63 -> 1.38 us per all-hit
                 # fulltable block).
                 if lead is not None:
-                    if i:
-                        lead.octets = block[:i]
-                        lead.attrs = tuple(out)
-                        lead.seen = seen
+                    lead.record(block[:i], out, seen)
                     lead = None
                 flags = raw[0]
                 if end > n or flags & EXTENDED_LENGTH:
