@@ -168,6 +168,10 @@ def test_build_info_and_process_metrics(scraped: Samples) -> None:
     assert rss is not None and rss > 1e6
     assert value(scraped, "process_cpu_seconds_total") is not None
     assert value(scraped, "python_info") == 1
+    # The cyclic collector's own figures, and what bgpsvc froze out of its sight.
+    assert value(scraped, "python_gc_collections_total", generation="0") is not None
+    frozen = value(scraped, "bgpsvc_gc_frozen_objects")
+    assert frozen is not None and frozen >= 0
 
 
 def test_update_errors_are_counted_by_rfc7606_handling() -> None:

@@ -1,18 +1,26 @@
 """Prometheus metrics, collected at scrape time from the typed status (``AppStatus``).
 
 Beside the per-session state and prefix counts: flaps, NOTIFICATIONs sent and received by code and
-subcode, UPDATEs handled per RFC 7606, build information, and the standard ``process_*`` and
-``python_info`` metrics. ``deploy/prometheus/bgpsvc-alerts.yaml`` and the Grafana dashboard in
-``deploy/grafana/`` use these names (tests/test_observability.py checks them against a scrape).
+subcode, UPDATEs handled per RFC 7606, build information, the standard ``process_*``, ``python_gc_*``
+and ``python_info`` metrics, and the objects frozen out of the cyclic collector's sight.
+``deploy/prometheus/bgpsvc-alerts.yaml`` and the Grafana dashboard in ``deploy/grafana/`` use these
+names (tests/test_observability.py checks them against a scrape).
 """
 
 from __future__ import annotations
 
+import gc
 import platform
 from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -211,12 +219,29 @@ class BuildInfo(Collector):
         yield info
 
 
+class FrozenObjects(Collector):
+    """``bgpsvc_gc_frozen_objects``: objects moved out of the cyclic collector's generations
+    (``gc.freeze``, after the first reconcile of a large cluster, a relist, or a large routes table),
+    which no collection walks again. Reference counting still frees them, so it falls as frozen
+    objects go; one that climbs across relists is frozen cyclic garbage (docs/performance.md §4)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        frozen = GaugeMetricFamily(
+            "bgpsvc_gc_frozen_objects", "Objects frozen out of the cyclic garbage collector (gc.freeze)"
+        )
+        frozen.add_metric([], gc.get_freeze_count())
+        yield frozen
+
+
 def metrics_handler(collector: StatusCollector) -> Callable[[], tuple[int, str, bytes]]:
     """A control-server handler serving the exposition format: the status collector, build info and
-    the process/platform metrics every Prometheus exporter has (``process_*``, ``python_info``)."""
+    the process/platform metrics every Prometheus exporter has (``process_*``, ``python_gc_*``,
+    ``python_info``)."""
     registry = CollectorRegistry()
     registry.register(collector)
     registry.register(BuildInfo())
+    registry.register(FrozenObjects())
+    GCCollector(registry=registry)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return lambda: (200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(registry))
