@@ -195,7 +195,12 @@ class PeerConfig:
         metadata=doc("IPv6 link-local next hop sent beside the global one (RFC 2545 §3)", "ip"),
     )
     store_routes: bool = field(
-        default=False, metadata=doc("keep received routes (Adj-RIB-In); they are counted either way")
+        default=False,
+        metadata=doc(
+            "keep received routes (Adj-RIB-In); they are counted either way. A storing session's"
+            " decoder keeps up to 2^17 distinct attribute encodings (4,096 otherwise), so that held"
+            " routes share their attribute objects (docs/performance.md §3)"
+        ),
     )
     max_prefixes: int | None = field(
         default=100_000,
