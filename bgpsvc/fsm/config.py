@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..wire import INTERN_STORED, INTERN_STREAMED, IPV4_UNICAST, IPV6_UNICAST, Family
 
 #: BFD intervals we accept, in ms: FRR's range; a Python process cannot keep time much below 10 ms.
 BFD_MS = (10, 60_000)
@@ -198,8 +198,8 @@ class PeerConfig:
         default=False,
         metadata=doc(
             "keep received routes (Adj-RIB-In); they are counted either way. A storing session's"
-            " decoder keeps up to 2^17 distinct attribute encodings (4,096 otherwise), so that held"
-            " routes share their attribute objects (docs/performance.md §3)"
+            f" decoder keeps up to {INTERN_STORED:,} distinct attribute encodings ({INTERN_STREAMED:,}"
+            " otherwise), so that held routes share their attribute objects (docs/performance.md §3)"
         ),
     )
     max_prefixes: int | None = field(
