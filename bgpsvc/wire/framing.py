@@ -67,6 +67,8 @@ class Framer:
 
 def decode(data: bytes, ctx: Negotiated = DEFAULT) -> Message:
     """Decode exactly one whole message (header included); trailing bytes are a length error."""
+    if type(data) is not bytes:
+        data = bytes(data)  # slices of it become keys of the decoder's caches
     n = len(data)
     if (
         n >= _MIN_UPDATE
@@ -76,7 +78,7 @@ def decode(data: bytes, ctx: Negotiated = DEFAULT) -> Message:
         and data[:16] == MARKER
     ):
         # A well-formed UPDATE header, checked inline (what check_header finds for it, in one test).
-        return decode_update(bytes(data[HEADER_SIZE:]), ctx)
+        return decode_update(data, ctx, HEADER_SIZE)
     if n < HEADER_SIZE:
         raise MessageHeaderError(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", "incomplete message")
     length, msg_type = check_header(data, 0, ctx.max_message_size)

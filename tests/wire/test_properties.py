@@ -54,6 +54,7 @@ from bgpsvc.wire import (
     RouteRefresh,
     UnknownAttribute,
     Update,
+    UpdateMessageError,
     decode,
     decode_attributes,
     decode_update,
@@ -66,6 +67,7 @@ from bgpsvc.wire import (
     split_as4,
 )
 from bgpsvc.wire.capabilities import decode_capabilities
+from bgpsvc.wire.update import clear_cache
 from tests.wire import strategies as ws
 
 ROUNDTRIP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -669,6 +671,32 @@ def test_decode_update_random_body(ctx_body: tuple[Negotiated, bytes]) -> None:
     if not msg.errors:
         again = encode(msg, Negotiated(ctx.four_octet_as, True, ctx.add_path_rx, ctx.add_path_tx))
         assert decode_update(again[HEADER:], ctx) == msg
+
+
+def _outcome(decode_it: Callable[[], Update]) -> Update | tuple[int, bytes, str]:
+    """What decoding gives: the Update, or the NOTIFICATION it raises (subcode, data, reason)."""
+    try:
+        return decode_it()
+    except UpdateMessageError as exc:
+        return (exc.subcode, exc.data, exc.reason)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ctx_body=ws.ctx_and(fuzz_update_bodies), head=st.binary(max_size=19))
+def test_decode_update_at_an_offset_is_decoding_the_body(
+    ctx_body: tuple[Negotiated, bytes], head: bytes
+) -> None:
+    """``decode_update(data, ctx, start)`` (framing.decode's path, no copy of the body) decides exactly
+    as decoding the body alone, errors included, whatever precedes the body."""
+    ctx, body = ctx_body
+    clear_cache()
+    alone = _outcome(lambda: decode_update(body, ctx))
+    clear_cache()
+    at = _outcome(lambda: decode_update(head + body, ctx, len(head)))
+    assert at == alone
+    if isinstance(at, Update):
+        assert isinstance(alone, Update)
+        assert [e.summary for e in at.errors] == [e.summary for e in alone.errors]
 
 
 @st.composite
