@@ -284,23 +284,20 @@ def run(n_shared: int, n_distinct: int, n_fulltable: int, repeat: int) -> dict[s
     # The full table is generated when its case comes, not before: a large live heap from another
     # case's input moved the distinct case's encode figure by up to 1.5x (10.0x with a 200k-prefix
     # table's description live, 13-16x without; docs/performance.md §3).
-    held: dict[str, list[RouteSet]] = {"table": []}
+    table: list[RouteSet] = []
     for name, n, ours_build, exa_build in (
         ("shared", n_shared, build_shared, exabgp_codec.build_routes_shared),
         ("distinct", n_distinct, build_distinct, exabgp_codec.build_routes_distinct),
-        (
-            "fulltable",
-            n_fulltable,
-            lambda _: build_sets(held["table"]),
-            lambda _: exabgp_codec.build_routes_sets(held["table"]),
-        ),
+        ("fulltable", n_fulltable, build_sets, exabgp_codec.build_routes_sets),
     ):
         if not n:
             continue
+        # What the builders take: the route count, or the full table's neutral description.
+        source: Any = n
         if name == "fulltable":
-            held["table"] = build_fulltable_sets(n)
-        build_t, groups = _timed(ours_build, n)
-        xbuild_t, routes = _timed(exa_build, n) if exa else (float("nan"), None)
+            source = table = build_fulltable_sets(n)
+        build_t, groups = _timed(ours_build, source)
+        xbuild_t, routes = _timed(exa_build, source) if exa else (float("nan"), None)
         enc_t, msgs, xenc_t, xmsgs = best_pair(
             encode, groups, exabgp_codec.encode if exa else None, routes, repeat
         )
@@ -319,13 +316,13 @@ def run(n_shared: int, n_distinct: int, n_fulltable: int, repeat: int) -> dict[s
             "bgpsvc_decode_pps": n / dec_t,
         }
         if name == "fulltable":
-            case["attribute_sets"] = len(held["table"])
+            case["attribute_sets"] = len(table)
         if exa:
             # Cross-decode: each codec reads the other's bytes to the same count.
             if exabgp_codec.decode(msgs) != n or decode_all(xmsgs) != n or xcount != n:
                 raise SystemExit("cross-decode mismatch between bgpsvc and ExaBGP")
             if name == "fulltable":
-                case["cross_checked_prefixes"] = cross_check_sets(held["table"], msgs, xmsgs)
+                case["cross_checked_prefixes"] = cross_check_sets(table, msgs, xmsgs)
             case.update(
                 {
                     "exabgp_messages": len(xmsgs),
