@@ -337,8 +337,8 @@ def _prefixes_outcome(data: bytes, add_path: bool, classic: bool = False) -> obj
 def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cut: int) -> None:
     """A run of IPv4 NLRI (any lengths, host bits set or not, the last record maybe cut short)
     decodes as it does with a zero path identifier before each record (the general ADD-PATH loop)."""
-    runs = [bytes((n,)) + raw[: (n + 7) >> 3] for n, raw in records]
-    runs[-1] = runs[-1][: max(1, len(runs[-1]) - cut)]
+    whole = [bytes((n,)) + raw[: (n + 7) >> 3] for n, raw in records]
+    runs = [*whole[:-1], whole[-1][: max(1, len(whole[-1]) - cut)]]
     plain = b"".join(runs)
     with_ids = b"".join(b"\0\0\0\0" + r for r in runs)
     expected = _prefixes_outcome(with_ids, True)
@@ -357,8 +357,7 @@ def test_nlri_fast_paths_equal_path_id_loop(records: list[tuple[int, bytes]], cu
     # Uniform runs, short (the loop) and from _UNIFORM_MIN records on (the C-level split), and single
     # prefixes against the same loop.
     # The first record whole (a cut one repeated would be read out of step by the two loops).
-    n, raw = records[0]
-    first = bytes((n,)) + raw[: (n + 7) >> 3]
+    first = whole[0]
     for count in (len(runs), len(runs) + _UNIFORM_MIN):
         uniform = b"".join([first] * count)
         assert _prefixes_outcome(uniform, False) == _prefixes_outcome(
